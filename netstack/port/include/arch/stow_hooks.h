@@ -1,0 +1,26 @@
+// lwIP hooks implemented by the netstack (netstack/stack.cc). Included by
+// lwIP through LWIP_HOOK_FILENAME.
+#ifndef STOWAWAY_NETSTACK_PORT_ARCH_STOW_HOOKS_H_
+#define STOWAWAY_NETSTACK_PORT_ARCH_STOW_HOOKS_H_
+
+#include "lwip/arch.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+struct netif;
+struct ip4_addr;
+struct ip6_addr;
+
+// Route an outgoing IPv4/IPv6 packet to a netif by destination prefix.
+// Returns NULL to fall back to lwIP's own choice (netif address match, then
+// the default netif).
+struct netif* stow_route_ip4(const struct ip4_addr* src,
+                             const struct ip4_addr* dest);
+struct netif* stow_route_ip6(const struct ip6_addr* src,
+                             const struct ip6_addr* dest);
+#ifdef __cplusplus
+}
+#endif
+
+#endif  // STOWAWAY_NETSTACK_PORT_ARCH_STOW_HOOKS_H_
