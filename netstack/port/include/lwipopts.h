@@ -11,6 +11,10 @@
 #define LWIP_NETCONN 0
 #define LWIP_NETIF_API 0
 #define LWIP_TIMERS 1
+// In 2.1.3 this only makes lwip_cyclic_timer() visible, so the netstack can
+// unregister lwIP's always-on cyclic timers and run them only while there
+// is traffic (netstack/stack.cc): an idle stack never wakes up.
+#define LWIP_TESTMODE 1
 
 // ---- Memory: the C heap. pbufs and pcbs are malloc'd so that limits come
 // from our own budget (netstack/stack.h), ASan sees every buffer, and no
@@ -68,6 +72,9 @@
 #define IP_DEFAULT_TTL 64
 #define LWIP_IPV6_FRAG 1
 #define LWIP_IPV6_REASS 1
+// Required on 64-bit: lwIP's reassembly helper (with a pointer) does not fit
+// in the 8-byte fragment header it would otherwise overwrite.
+#define IPV6_FRAG_COPYHEADER 1
 #define LWIP_IPV6_MLD 0
 #define LWIP_IPV6_AUTOCONFIG 0
 #define LWIP_IPV6_DHCP6 0
@@ -142,9 +149,9 @@
 #define PBUF_LINK_ENCAPSULATION_HLEN 0
 #define PBUF_POOL_BUFSIZE LWIP_MEM_ALIGN_SIZE(TCP_MSS + 40 + 40 + PBUF_LINK_HLEN)
 
-// ---- Debugging off; assertions on (they catch our own misuse). ----
-#define LWIP_DEBUG 0
-#define LWIP_NOASSERT 0
+// ---- Assertions stay on (they catch our own misuse of lwIP). lwIP tests
+// these with #ifdef: defining LWIP_NOASSERT, even to 0, would turn them off,
+// and defining LWIP_DEBUG, even to 0, would turn debug code on.
 #define LWIP_PERF 0
 
 #endif  // STOWAWAY_NETSTACK_PORT_LWIPOPTS_H_

@@ -1,0 +1,430 @@
+// Netstack unit tests: one stack, one interface on a LoopbackLink, both ends
+// of every connection in this process, driven by a fake clock.
+#include <functional>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "netstack/stack.h"
+#include "netstack/tcp.h"
+#include "netstack/testing/loopback_link.h"
+#include "netstack/testing/transfer.h"
+#include "netstack/udp.h"
+#include "sdk/event/manual_loop.h"
+
+namespace stow::netstack {
+namespace {
+
+using ::stow::netstack::testing::BulkReceiver;
+using ::stow::netstack::testing::BulkSender;
+using ::stow::netstack::testing::LoopbackLink;
+
+const IpAddress kV4 = IpAddress::V4(10, 0, 0, 1);
+const IpAddress kV6 = *IpAddress::Parse("fd00::1");
+
+// Accepts connections and keeps them.
+class Acceptor : public TcpListener::Delegate {
+ public:
+  void OnAccept(std::unique_ptr<TcpConnection> connection) override {
+    accepted.push_back(std::move(connection));
+  }
+  std::vector<std::unique_ptr<TcpConnection>> accepted;
+};
+
+// Records every event.
+class Recorder : public TcpConnection::Delegate {
+ public:
+  void OnConnected() override { connected = true; }
+  void OnReadable() override { readable++; }
+  void OnWritable() override { writable++; }
+  void OnError(absl::Status s) override { error = std::move(s); }
+  bool connected = false;
+  int readable = 0;
+  int writable = 0;
+  absl::Status error;
+};
+
+class NetstackTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<Stack>> stack = Stack::Create(&loop_);
+    ASSERT_TRUE(stack.ok()) << stack.status();
+    stack_ = std::move(*stack);
+    link_ = std::make_unique<LoopbackLink>(&loop_, 1500);
+    InterfaceConfig config;
+    config.ipv4 = kV4;
+    config.ipv4_prefix_len = 24;
+    config.ipv6 = kV6;
+    absl::StatusOr<std::unique_ptr<Interface>> iface =
+        stack_->AddInterface(link_.get(), config);
+    ASSERT_TRUE(iface.ok()) << iface.status();
+    iface_ = std::move(*iface);
+  }
+
+  void TearDown() override {
+    // Every test ends with nothing alive in lwIP.
+    iface_.reset();
+    stack_->AbortOrphanedConnections();
+    loop_.RunUntilIdle();
+    StackResources left = stack_->Resources();
+    EXPECT_TRUE(left.IsEmpty()) << left.ToString();
+    stack_.reset();
+    link_.reset();
+  }
+
+  // Runs the fake clock in small steps until `done` or `limit` passes.
+  bool RunUntil(const std::function<bool()>& done,
+                absl::Duration limit = absl::Seconds(120)) {
+    const absl::Duration end = loop_.Now() + limit;
+    while (true) {
+      loop_.RunUntilIdle();
+      if (done()) return true;
+      if (loop_.Now() >= end) return false;
+      loop_.AdvanceBy(absl::Milliseconds(2));
+    }
+  }
+
+  std::unique_ptr<TcpListener> Listen(uint16_t port, Acceptor* acceptor,
+                                      IpAddress ip = kV4) {
+    absl::StatusOr<std::unique_ptr<TcpListener>> l =
+        TcpListener::Listen(stack_.get(), SocketAddress(ip, port), acceptor);
+    EXPECT_TRUE(l.ok()) << l.status();
+    return l.ok() ? std::move(*l) : nullptr;
+  }
+
+  // Transfers `bytes` from a connecting client to an accepting server.
+  void TransferAndCompare(const IpAddress& ip, uint64_t bytes) {
+    Acceptor acceptor;
+    std::unique_ptr<TcpListener> listener = Listen(7000, &acceptor, ip);
+    BulkSender sender(bytes, 42);
+    absl::StatusOr<std::unique_ptr<TcpConnection>> client =
+        TcpConnection::Connect(stack_.get(), SocketAddress(ip, 7000), &sender);
+    ASSERT_TRUE(client.ok()) << client.status();
+    sender.Start(client->get());
+    ASSERT_TRUE(RunUntil([&] { return acceptor.accepted.size() == 1; }));
+    BulkReceiver receiver;
+    receiver.Attach(acceptor.accepted[0].get());
+    ASSERT_TRUE(RunUntil([&] { return receiver.eof(); }))
+        << "received " << receiver.received() << " of " << bytes;
+    EXPECT_TRUE(sender.error().ok()) << sender.error();
+    EXPECT_EQ(receiver.received(), bytes);
+    EXPECT_EQ(receiver.digest(), sender.digest());
+  }
+
+  event::ManualLoop loop_;
+  std::unique_ptr<Stack> stack_;
+  std::unique_ptr<LoopbackLink> link_;
+  std::unique_ptr<Interface> iface_;
+};
+
+TEST_F(NetstackTest, OnlyOneStackPerProcess) {
+  absl::StatusOr<std::unique_ptr<Stack>> second = Stack::Create(&loop_);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(NetstackTest, TcpTransferV4HashEqual) {
+  TransferAndCompare(kV4, 8 << 20);
+}
+
+TEST_F(NetstackTest, TcpTransferV6HashEqual) {
+  TransferAndCompare(kV6, 8 << 20);
+}
+
+TEST_F(NetstackTest, TcpSurvivesLossAndCorruption) {
+  std::mt19937 rng(7);
+  link_->set_filter([&](std::vector<uint8_t>& packet) {
+    uint32_t r = rng() % 100;
+    if (r < 3) return false;  // 3 % loss.
+    if (r < 5 && packet.size() > 60) {
+      packet[40 + rng() % (packet.size() - 40)] ^= 0x5A;  // Checksum catches.
+    }
+    return true;
+  });
+  TransferAndCompare(kV4, 2 << 20);
+  EXPECT_GT(link_->dropped_packets(), 0u);
+  EXPECT_GT(stack_->Drops().tcp_drop + stack_->Drops().ip_checksum +
+                stack_->Drops().ip_drop,
+            0u);
+}
+
+TEST_F(NetstackTest, ReceiverFlowControlBoundsBufferedBytes) {
+  Acceptor acceptor;
+  std::unique_ptr<TcpListener> listener = Listen(7001, &acceptor);
+  BulkSender sender(16 << 20, 9);
+  std::unique_ptr<TcpConnection> client = *TcpConnection::Connect(
+      stack_.get(), SocketAddress(kV4, 7001), &sender);
+  sender.Start(client.get());
+  ASSERT_TRUE(RunUntil([&] { return acceptor.accepted.size() == 1; }));
+  BulkReceiver receiver;
+  receiver.set_paused(true);
+  receiver.Attach(acceptor.accepted[0].get());
+  // With the reader paused, the sender stalls once the receive window
+  // (2 MiB) and its own send buffer (2 MiB) are full.
+  RunUntil([] { return false; }, absl::Seconds(5));
+  const size_t buffered = acceptor.accepted[0]->readable_bytes();
+  EXPECT_GT(buffered, 1u << 20);
+  EXPECT_LE(buffered, 2u << 20);
+  EXPECT_LT(sender.sent(), 16u << 20);
+  EXPECT_LE(sender.sent(), (4u << 20) + 65536);
+  receiver.set_paused(false);
+  ASSERT_TRUE(RunUntil([&] { return receiver.eof(); }));
+  EXPECT_EQ(receiver.digest(), sender.digest());
+}
+
+TEST_F(NetstackTest, HalfCloseKeepsTheOtherDirection) {
+  Acceptor acceptor;
+  std::unique_ptr<TcpListener> listener = Listen(7002, &acceptor);
+  Recorder client_events;
+  std::unique_ptr<TcpConnection> client = *TcpConnection::Connect(
+      stack_.get(), SocketAddress(kV4, 7002), &client_events);
+  ASSERT_TRUE(RunUntil([&] {
+    return client_events.connected && acceptor.accepted.size() == 1;
+  }));
+  Recorder server_events;
+  TcpConnection* server = acceptor.accepted[0].get();
+  server->set_delegate(&server_events);
+
+  ASSERT_TRUE(client->Shutdown().ok());
+  ASSERT_TRUE(RunUntil([&] { return server->peer_closed(); }));
+  // The client can no longer write, but can still read.
+  const uint8_t hello[] = {'h', 'i'};
+  EXPECT_EQ(client->Write(hello).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  ASSERT_EQ(*server->Write(hello), 2u);
+  ASSERT_TRUE(server->Shutdown().ok());
+  ASSERT_TRUE(RunUntil([&] { return client->peer_closed(); }));
+  uint8_t buf[8];
+  ASSERT_EQ(client->Read(absl::MakeSpan(buf)), 2u);
+  EXPECT_EQ(buf[0], 'h');
+  EXPECT_TRUE(client_events.error.ok()) << client_events.error;
+  EXPECT_TRUE(server_events.error.ok()) << server_events.error;
+}
+
+TEST_F(NetstackTest, WriteAfterCloseFailsPrecondition) {
+  Acceptor acceptor;
+  std::unique_ptr<TcpListener> listener = Listen(7003, &acceptor);
+  Recorder events;
+  std::unique_ptr<TcpConnection> client = *TcpConnection::Connect(
+      stack_.get(), SocketAddress(kV4, 7003), &events);
+  ASSERT_TRUE(RunUntil([&] { return events.connected; }));
+  client->Close();
+  const uint8_t byte[] = {1};
+  EXPECT_EQ(client->Write(byte).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(client->Shutdown().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(NetstackTest, ConnectionRefusedIsUnavailable) {
+  Recorder events;
+  std::unique_ptr<TcpConnection> client = *TcpConnection::Connect(
+      stack_.get(), SocketAddress(kV4, 7999), &events);
+  ASSERT_TRUE(RunUntil([&] { return !events.error.ok(); }));
+  EXPECT_EQ(events.error.code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(events.error.message().find("refused"), std::string::npos)
+      << events.error;
+  EXPECT_FALSE(events.connected);
+}
+
+TEST_F(NetstackTest, AbortResetsThePeer) {
+  Acceptor acceptor;
+  std::unique_ptr<TcpListener> listener = Listen(7004, &acceptor);
+  Recorder events;
+  std::unique_ptr<TcpConnection> client = *TcpConnection::Connect(
+      stack_.get(), SocketAddress(kV4, 7004), &events);
+  ASSERT_TRUE(RunUntil([&] { return acceptor.accepted.size() == 1; }));
+  Recorder server_events;
+  acceptor.accepted[0]->set_delegate(&server_events);
+  client->Abort();
+  ASSERT_TRUE(RunUntil([&] { return !server_events.error.ok(); }));
+  EXPECT_EQ(server_events.error.code(), absl::StatusCode::kAborted);
+  EXPECT_FALSE(acceptor.accepted[0]->is_open());
+  EXPECT_TRUE(events.error.ok());  // No callback after our own Abort().
+}
+
+TEST_F(NetstackTest, PortInUseNamesTheAddress) {
+  Acceptor acceptor;
+  std::unique_ptr<TcpListener> first = Listen(7005, &acceptor);
+  absl::StatusOr<std::unique_ptr<TcpListener>> second = TcpListener::Listen(
+      stack_.get(), SocketAddress(kV4, 7005), &acceptor);
+  ASSERT_EQ(second.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_NE(second.status().message().find("10.0.0.1:7005"), std::string::npos)
+      << second.status();
+}
+
+TEST_F(NetstackTest, NoRouteIsUnavailable) {
+  // The fixture's interface has no default route: only its own subnet.
+  Recorder events;
+  absl::StatusOr<std::unique_ptr<TcpConnection>> c = TcpConnection::Connect(
+      stack_.get(), SocketAddress(*IpAddress::Parse("192.0.2.1"), 80),
+      &events);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kUnavailable) << c.status();
+}
+
+TEST_F(NetstackTest, RoutesByLongestPrefixAcrossInterfaces) {
+  // A second interface (a second tunnel) owning 2001:db8:1::/48 and
+  // 192.0.2.0/24. (With a single interface lwIP sends every IPv6
+  // destination through it; its route hook applies from two on.)
+  LoopbackLink link2(&loop_, 1400);
+  InterfaceConfig config;
+  config.ipv4 = IpAddress::V4(10, 9, 0, 1);
+  config.ipv6 = *IpAddress::Parse("fd09::1");
+  config.routes = {{*IpAddress::Parse("2001:db8:1::"), 48},
+                   {*IpAddress::Parse("192.0.2.0"), 24}};
+  std::unique_ptr<Interface> iface2 =
+      *stack_->AddInterface(&link2, config);
+  EXPECT_EQ(iface2->mtu(), 1400);
+  Recorder events;
+  for (const char* dest : {"2001:db8:1::5", "192.0.2.7"}) {
+    const uint64_t before = link2.sent_packets();
+    absl::StatusOr<std::unique_ptr<TcpConnection>> c = TcpConnection::Connect(
+        stack_.get(), SocketAddress(*IpAddress::Parse(dest), 80), &events);
+    ASSERT_TRUE(c.ok()) << dest << ": " << c.status();
+    EXPECT_EQ(link2.sent_packets(), before + 1) << dest;  // The SYN.
+  }
+  for (const char* dest : {"2001:db8:2::5", "198.51.100.1"}) {
+    absl::StatusOr<std::unique_ptr<TcpConnection>> c = TcpConnection::Connect(
+        stack_.get(), SocketAddress(*IpAddress::Parse(dest), 80), &events);
+    ASSERT_FALSE(c.ok()) << dest;
+    EXPECT_EQ(c.status().code(), absl::StatusCode::kUnavailable) << dest;
+  }
+}
+
+TEST_F(NetstackTest, CloseInsideCallbackIsSafe) {
+  Acceptor acceptor;
+  std::unique_ptr<TcpListener> listener = Listen(7006, &acceptor);
+  struct Closer : TcpConnection::Delegate {
+    TcpConnection* conn = nullptr;
+    bool closed = false;
+    void OnReadable() override {
+      uint8_t buf[64];
+      while (conn->Read(absl::MakeSpan(buf)) > 0) {
+      }
+      conn->Close();
+      closed = true;
+    }
+    void OnError(absl::Status) override {}
+  } closer;
+  Recorder events;
+  std::unique_ptr<TcpConnection> client = *TcpConnection::Connect(
+      stack_.get(), SocketAddress(kV4, 7006), &events);
+  ASSERT_TRUE(RunUntil([&] { return acceptor.accepted.size() == 1; }));
+  closer.conn = acceptor.accepted[0].get();
+  closer.conn->set_delegate(&closer);
+  const uint8_t data[] = {1, 2, 3};
+  ASSERT_EQ(*client->Write(data), 3u);
+  ASSERT_TRUE(RunUntil([&] { return closer.closed; }));
+  ASSERT_TRUE(RunUntil([&] { return client->peer_closed(); }));
+}
+
+TEST_F(NetstackTest, UdpRoundTripIncludingFragmentedDatagrams) {
+  struct Collector : UdpEndpoint::Delegate {
+    void OnDatagram(absl::Span<const uint8_t> payload,
+                    const SocketAddress& from) override {
+      got.emplace_back(payload.begin(), payload.end());
+      sender = from;
+    }
+    std::vector<std::vector<uint8_t>> got;
+    SocketAddress sender;
+  } a, b;
+  for (const IpAddress& ip : {kV4, kV6}) {
+    a.got.clear();
+    b.got.clear();
+    std::unique_ptr<UdpEndpoint> ea =
+        *UdpEndpoint::Bind(stack_.get(), SocketAddress(ip, 5000), &a);
+    std::unique_ptr<UdpEndpoint> eb =
+        *UdpEndpoint::Bind(stack_.get(), SocketAddress(ip, 0), &b);
+    ASSERT_NE(eb->local_address().port(), 0);
+    std::vector<uint8_t> big(30000);
+    testing::PatternStream(3).Fill(absl::MakeSpan(big));
+    ASSERT_TRUE(eb->SendTo(big, SocketAddress(ip, 5000)).ok());
+    const uint8_t small[] = {9, 8, 7};
+    ASSERT_TRUE(eb->SendTo(small, SocketAddress(ip, 5000)).ok());
+    ASSERT_TRUE(RunUntil([&] { return a.got.size() == 2; }))
+        << a.got.size() << " datagrams; drops ip " << stack_->Drops().ip_drop
+        << " len " << stack_->Drops().ip_length << " proto "
+        << stack_->Drops().ip_protocol << " udp " << stack_->Drops().udp_drop
+        << " chk " << stack_->Drops().ip_checksum << " family "
+        << (ip.is_v4() ? 4 : 6);
+    EXPECT_EQ(a.got[0], big);
+    EXPECT_EQ(a.got[1], std::vector<uint8_t>(small, small + 3));
+    EXPECT_EQ(a.sender.port(), eb->local_address().port());
+    // Echo back over a connected endpoint.
+    ASSERT_TRUE(ea->Connect(a.sender).ok());
+    ASSERT_TRUE(ea->Send(small).ok());
+    ASSERT_TRUE(RunUntil([&] { return b.got.size() == 1; }));
+    EXPECT_EQ(b.got[0], std::vector<uint8_t>(small, small + 3));
+    // Errors.
+    EXPECT_EQ(
+        UdpEndpoint::Bind(stack_.get(), SocketAddress(ip, 5000), &a)
+            .status()
+            .code(),
+        absl::StatusCode::kAlreadyExists);
+    std::vector<uint8_t> too_big(UdpEndpoint::kMaxPayload + 1);
+    EXPECT_EQ(eb->SendTo(too_big, SocketAddress(ip, 5000)).code(),
+              absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(eb->Send(small).code(), absl::StatusCode::kFailedPrecondition);
+  }
+}
+
+TEST_F(NetstackTest, PingOwnAddressBothFamilies) {
+  struct Replies : Pinger::Delegate {
+    void OnEchoReply(const IpAddress& from, uint16_t seq,
+                     absl::Duration rtt) override {
+      this->from = from;
+      this->seq = seq;
+      this->rtt = rtt;
+      count++;
+    }
+    IpAddress from;
+    int seq = -1;
+    absl::Duration rtt;
+    int count = 0;
+  };
+  for (const IpAddress& ip : {kV4, kV6}) {
+    Replies replies;
+    std::unique_ptr<Pinger> pinger =
+        *Pinger::Create(stack_.get(), ip.family(), &replies);
+    ASSERT_TRUE(pinger->Send(ip, 7).ok());
+    ASSERT_TRUE(RunUntil([&] { return replies.count == 1; }));
+    EXPECT_EQ(replies.from, ip);
+    EXPECT_EQ(replies.seq, 7);
+    EXPECT_GE(replies.rtt, absl::ZeroDuration());
+  }
+}
+
+TEST_F(NetstackTest, MalformedPacketsAreCountedDrops) {
+  std::mt19937 rng(1);
+  const uint64_t malformed_before = iface_->counters().rx_malformed;
+  const uint64_t lwip_before = stack_->Drops().Total();
+  // Garbage of every length, truncated headers, wrong versions, lengths
+  // that lie, bad checksums.
+  for (int i = 0; i < 3000; ++i) {
+    std::vector<uint8_t> p(rng() % 120);
+    for (uint8_t& b : p) b = static_cast<uint8_t>(rng());
+    if (!p.empty() && i % 3 == 0) p[0] = 0x45;
+    if (p.size() > 1 && i % 3 == 1) p[0] = 0x60;
+    link_->Inject(p);
+  }
+  const uint8_t runt[] = {0x45, 0x00};
+  link_->Inject(runt);
+  link_->Inject({});
+  const uint64_t dropped = (iface_->counters().rx_malformed - malformed_before) +
+                           (stack_->Drops().Total() - lwip_before);
+  EXPECT_GE(dropped, 2900u);
+  // The stack still works afterwards.
+  TransferAndCompare(kV4, 256 * 1024);
+}
+
+TEST_F(NetstackTest, IdleStackStopsWakingUp) {
+  TransferAndCompare(kV4, 64 * 1024);
+  stack_->AbortOrphanedConnections();
+  // Past the housekeeping linger, nothing needs a timer.
+  loop_.AdvanceBy(absl::Minutes(3));
+  loop_.RunUntilIdle();
+  EXPECT_EQ(loop_.PendingTimers(), 0);
+}
+
+}  // namespace
+}  // namespace stow::netstack
