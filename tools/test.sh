@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Sets up the machine, builds, and runs every test: the whole suite, then the
+# unit suites under ASan+UBSan... and TSan for code that crosses threads.
+# Ends with one line "N passed, N failed, N skipped" (test cases, summed over
+# the runs) and exits non-zero on any failure.
+set -uo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+"$root/tools/setup.sh" || { echo "0 passed, 1 failed"; exit 1; }
+
+# Unit suites: beside the code. Integration suites need processes, root and
+# network namespaces and run once, in the plain configuration.
+unit_targets=(//sdk/... //netstack/...)
+cross_thread_targets=(//sdk/event/... //netstack/...)
+
+total_passed=0
+total_failed=0
+total_skipped=0
+infra_failed=0
+
+# run LABEL CONFIG TARGET... (CONFIG is --config=NAME, or "" for plain)
+run() {
+  local label=$1 config=$2
+  shift 2
+  local flags=()
+  [ -n "$config" ] && flags=("$config")
+  local logs
+  logs=$(bazel info "${flags[@]}" bazel-testlogs 2>/dev/null)
+  # Testlogs of an earlier run would be counted again.
+  [ -n "$logs" ] && rm -rf "$logs"
+  echo "=== bazel test ${flags[*]} $*"
+  bazel test --keep_going "${flags[@]}" "$@"
+  local rc=$?
+  # 0: all passed; 3: some tests failed (counted below); else a build error.
+  if [ "$rc" -ne 0 ] && [ "$rc" -ne 3 ]; then
+    echo "!!! bazel test ($label) could not build or run (exit $rc)"
+    infra_failed=$((infra_failed + 1))
+  fi
+  local p f s
+  read -r p f s < <(python3 "$root/tools/count_tests.py" "$logs" "$label")
+  echo "--- $label: $p passed, $f failed, $s skipped"
+  total_passed=$((total_passed + p))
+  total_failed=$((total_failed + f))
+  total_skipped=$((total_skipped + s))
+}
+
+run plain "" //...
+run asan --config=asan "${unit_targets[@]}"
+run ubsan --config=ubsan "${unit_targets[@]}"
+run tsan --config=tsan "${cross_thread_targets[@]}"
+
+total_failed=$((total_failed + infra_failed))
+echo "${total_passed} passed, ${total_failed} failed, ${total_skipped} skipped"
+[ "$total_failed" -eq 0 ]
