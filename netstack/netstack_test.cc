@@ -132,8 +132,8 @@ TEST_F(NetstackTest, TcpTransferV6HashEqual) {
 }
 
 TEST_F(NetstackTest, TcpSurvivesLossAndCorruption) {
-  std::mt19937 rng(7);
-  link_->set_filter([&](std::vector<uint8_t>& packet) {
+  // The filter owns its RNG: it outlives this body (teardown sends RSTs).
+  link_->set_filter([rng = std::mt19937(7)](std::vector<uint8_t>& packet) mutable {
     uint32_t r = rng() % 100;
     if (r < 3) return false;  // 3 % loss.
     if (r < 5 && packet.size() > 60) {
