@@ -29,12 +29,15 @@
 #include "netstack/tcp.h"
 #include "netstack/testing/transfer.h"
 #include "sdk/event/uv_loop.h"
+#include "tests/integration/run_on_loop.h"
 #include "tests/integration/peer_process.h"
 #include "tests/integration/services.h"
 #include "tests/integration/tun_testbed.h"
 
 namespace stow {
 namespace {
+
+using testing::RunOnLoop;
 
 using netstack::TcpConnection;
 using testing::TunTestbed;
@@ -110,7 +113,7 @@ absl::Duration Timed(event::UvLoop* loop,
                      const std::function<void(std::function<void()>)>& start) {
   absl::Notification finished;
   absl::Time t0 = absl::Now();
-  loop->RunSync([&] { start([&] { finished.Notify(); }); });
+  RunOnLoop(loop, [&] { start([&] { finished.Notify(); }); });
   finished.WaitForNotificationWithTimeout(absl::Minutes(5));
   return absl::Now() - t0;
 }
@@ -150,7 +153,7 @@ TunFigures TunBench(uint64_t bytes) {
     // FIN, after it received everything.
     rx.join();
     close(lfd);
-    loop->RunSync([&] { conn.reset(); });
+    RunOnLoop(loop.get(), [&] { conn.reset(); });
     if (got == bytes) f.tx = Mbps(bytes, d);
   }
   // kernel -> netstack
@@ -169,7 +172,7 @@ TunFigures TunBench(uint64_t bytes) {
     std::unique_ptr<netstack::TcpListener> listener;
     absl::Notification finished;
     receiver.set_on_finish([&] { finished.Notify(); });
-    loop->RunSync([&] {
+    RunOnLoop(loop.get(), [&] {
       listener = *netstack::TcpListener::Listen(
           (*bed)->stack(), SocketAddress(TunTestbed::kStackV4, 5103), &acceptor);
     });
@@ -186,7 +189,7 @@ TunFigures TunBench(uint64_t bytes) {
     absl::Duration d = absl::Now() - t0;
     client.join();
     uint64_t got = 0;
-    loop->RunSync([&] {
+    RunOnLoop(loop.get(), [&] {
       got = receiver.receiver().received();
       acceptor.conn.reset();
       listener.reset();
@@ -194,7 +197,7 @@ TunFigures TunBench(uint64_t bytes) {
     if (got == bytes) f.rx = Mbps(bytes, d);
   }
   bed->reset();
-  loop->Shutdown();
+  (void)loop->Shutdown();  // A benchmark reports figures, not leaks.
   return f;
 }
 
@@ -208,7 +211,7 @@ UdpFigures UdpLinkBench(uint64_t bytes) {
   std::unique_ptr<netstack::Stack> stack;
   std::unique_ptr<netstack::UdpLink> link;
   std::unique_ptr<netstack::Interface> iface;
-  loop->RunSync([&] {
+  RunOnLoop(loop.get(), [&] {
     stack = *netstack::Stack::Create(loop.get());
     link = *netstack::UdpLink::Create(
         loop.get(), *SocketAddress::Parse("127.0.0.1:0"), 1500,
@@ -220,7 +223,7 @@ UdpFigures UdpLinkBench(uint64_t bytes) {
     iface = *stack->AddInterface(link.get(), config);
   });
   SocketAddress local;
-  loop->RunSync([&] { local = link->local_address(); });
+  RunOnLoop(loop.get(), [&] { local = link->local_address(); });
   absl::StatusOr<std::unique_ptr<testing::PeerProcess>> peer =
       testing::PeerProcess::Start(
           {testing::RunfilePath("tests/integration/netstack_peer"),
@@ -228,7 +231,7 @@ UdpFigures UdpLinkBench(uint64_t bytes) {
   if (peer.ok()) {
     uint32_t port = 0;
     absl::SimpleAtoi((*peer)->ready_line(), &port);
-    loop->RunSync([&] {
+    RunOnLoop(loop.get(), [&] {
       link->set_peer(SocketAddress(IpAddress::V4(127, 0, 0, 1),
                                    static_cast<uint16_t>(port)));
     });
@@ -245,27 +248,27 @@ UdpFigures UdpLinkBench(uint64_t bytes) {
       up->Start(c1.get());
     });
     bool ok = false;
-    loop->RunSync([&] { ok = up->DigestsMatch(); });
+    RunOnLoop(loop.get(), [&] { ok = up->DigestsMatch(); });
     if (ok) f.up = Mbps(bytes, d);
     d = Timed(loop.get(), [&](std::function<void()> done) {
       down = std::make_unique<testing::SourceClient>(bytes, 4, done);
       c2 = *TcpConnection::Connect(stack.get(), source, down.get());
       down->Start(c2.get());
     });
-    loop->RunSync([&] { ok = down->received() == bytes; });
+    RunOnLoop(loop.get(), [&] { ok = down->received() == bytes; });
     if (ok) f.down = Mbps(bytes, d);
-    loop->RunSync([&] {
+    RunOnLoop(loop.get(), [&] {
       c1.reset();
       c2.reset();
     });
     (*peer)->Stop();
   }
-  loop->RunSync([&] {
+  RunOnLoop(loop.get(), [&] {
     iface.reset();
     stack.reset();
     link.reset();
   });
-  loop->Shutdown();
+  (void)loop->Shutdown();  // A benchmark reports figures, not leaks.
   return f;
 }
 

@@ -19,10 +19,13 @@
 #include "netstack/links/udp_link.h"
 #include "netstack/stack.h"
 #include "sdk/event/uv_loop.h"
+#include "tests/integration/run_on_loop.h"
 #include "tests/integration/services.h"
 
 namespace stow {
 namespace {
+
+using testing::RunOnLoop;
 
 int Fail(const std::string& msg) {
   std::fprintf(stderr, "netstack_peer: %s\n", msg.c_str());
@@ -66,7 +69,7 @@ int Main(int argc, char** argv) {
   std::unique_ptr<netstack::Interface> iface;
   std::unique_ptr<testing::TestServices> services;
   absl::Status status;
-  loop->RunSync([&] {
+  RunOnLoop(loop.get(), [&] {
     absl::StatusOr<std::unique_ptr<netstack::Stack>> s =
         netstack::Stack::Create(loop.get());
     if (!s.ok()) {
@@ -101,7 +104,7 @@ int Main(int argc, char** argv) {
   });
   if (!status.ok()) return Fail(status.ToString());
   uint16_t port = 0;
-  loop->RunSync([&] { port = link->local_address().port(); });
+  RunOnLoop(loop.get(), [&] { port = link->local_address().port(); });
   std::printf("READY %u\n", port);
   std::fflush(stdout);
 
@@ -109,7 +112,7 @@ int Main(int argc, char** argv) {
   char buf[256];
   while (read(STDIN_FILENO, buf, sizeof(buf)) > 0) {
   }
-  loop->RunSync([&] {
+  RunOnLoop(loop.get(), [&] {
     services.reset();
     iface.reset();
     stack.reset();

@@ -14,6 +14,7 @@
 #include "netstack/testing/transfer.h"
 #include "netstack/udp.h"
 #include "sdk/event/uv_loop.h"
+#include "tests/integration/run_on_loop.h"
 #include "tests/integration/services.h"
 #include "tests/integration/tun_testbed.h"
 
@@ -41,7 +42,7 @@ class TunKernelTest : public ::testing::TestWithParam<IpAddress::Family> {
   void TearDown() override {
     if (bed_ != nullptr) {
       netstack::StackResources left;
-      loop_->RunSync([&] {
+      RunOnLoop(loop_.get(), [&] {
         bed_->stack()->AbortOrphanedConnections();
         left = bed_->stack()->Resources();
       });
@@ -73,7 +74,7 @@ class TunKernelTest : public ::testing::TestWithParam<IpAddress::Family> {
       bool done = false;
       uint64_t progress = 0;
       absl::Status error;
-      loop_->RunSync([&] {
+      RunOnLoop(loop_.get(), [&] {
         done = duplex->done();
         progress = duplex->sender().sent() + duplex->receiver().received();
         error = duplex->receiver().error();
@@ -108,7 +109,7 @@ TEST_P(TunKernelTest, NetstackConnectsToKernel64MiBEachWay) {
   absl::Notification finished;
   duplex.set_on_finish([&] { finished.Notify(); });
   std::unique_ptr<TcpConnection> conn;
-  loop_->RunSync([&] {
+  RunOnLoop(loop_.get(), [&] {
     absl::StatusOr<std::unique_ptr<TcpConnection>> c = TcpConnection::Connect(
         bed_->stack(), SocketAddress(kernel_ip(), 5001), &duplex);
     ASSERT_TRUE(c.ok()) << c.status();
@@ -118,7 +119,7 @@ TEST_P(TunKernelTest, NetstackConnectsToKernel64MiBEachWay) {
   AwaitDuplex(&duplex, &finished);
   server.join();
   close(listen_fd);
-  loop_->RunSync([&] { conn.reset(); });
+  RunOnLoop(loop_.get(), [&] { conn.reset(); });
   EXPECT_TRUE(kernel.ok);
   EXPECT_EQ(kernel.received, kBytes);
   EXPECT_EQ(kernel.digest, PatternDigest(kBytes, 22));
@@ -140,7 +141,7 @@ TEST_P(TunKernelTest, KernelConnectsToNetstack64MiBEachWay) {
   duplex.set_on_finish([&] { finished.Notify(); });
   acceptor.duplex = &duplex;
   std::unique_ptr<netstack::TcpListener> listener;
-  loop_->RunSync([&] {
+  RunOnLoop(loop_.get(), [&] {
     listener = *netstack::TcpListener::Listen(
         bed_->stack(), SocketAddress(stack_ip(), 6001), &acceptor);
   });
@@ -151,7 +152,7 @@ TEST_P(TunKernelTest, KernelConnectsToNetstack64MiBEachWay) {
   });
   AwaitDuplex(&duplex, &finished);
   client.join();
-  loop_->RunSync([&] {
+  RunOnLoop(loop_.get(), [&] {
     acceptor.conn.reset();
     listener.reset();
   });
@@ -195,7 +196,7 @@ TEST_P(TunKernelTest, UdpEchoBothWays) {
   std::vector<uint8_t> payload(4000);  // Fragmented at MTU 1500.
   netstack::testing::PatternStream(8).Fill(absl::MakeSpan(payload));
   std::unique_ptr<netstack::UdpEndpoint> ep;
-  loop_->RunSync([&] {
+  RunOnLoop(loop_.get(), [&] {
     ep = *netstack::UdpEndpoint::Bind(bed_->stack(),
                                       SocketAddress(stack_ip(), 0), &collector);
     ASSERT_TRUE(ep->SendTo(payload, SocketAddress(kernel_ip(), 7)).ok());
@@ -207,7 +208,7 @@ TEST_P(TunKernelTest, UdpEchoBothWays) {
 
   // Netstack echo server; the kernel sends.
   std::unique_ptr<TestServices> services;
-  loop_->RunSync([&] {
+  RunOnLoop(loop_.get(), [&] {
     services = std::make_unique<TestServices>(bed_->stack());
     ASSERT_TRUE(services->Start(stack_ip()).ok());
   });
@@ -226,7 +227,7 @@ TEST_P(TunKernelTest, UdpEchoBothWays) {
     close(fd);
   }).join();
   EXPECT_EQ(echoed, payload);
-  loop_->RunSync([&] {
+  RunOnLoop(loop_.get(), [&] {
     services.reset();
     ep.reset();
   });
@@ -244,14 +245,14 @@ TEST_P(TunKernelTest, IcmpEchoBothWays) {
     absl::Notification done;
   } replies;
   std::unique_ptr<netstack::Pinger> pinger;
-  loop_->RunSync([&] {
+  RunOnLoop(loop_.get(), [&] {
     pinger = *netstack::Pinger::Create(bed_->stack(), GetParam(), &replies);
     ASSERT_TRUE(pinger->Send(kernel_ip(), 1).ok());
   });
   ASSERT_TRUE(replies.done.WaitForNotificationWithTimeout(absl::Seconds(10)));
   EXPECT_EQ(replies.from, kernel_ip());
   EXPECT_GT(replies.rtt, absl::ZeroDuration());
-  loop_->RunSync([&] { pinger.reset(); });
+  RunOnLoop(loop_.get(), [&] { pinger.reset(); });
   // The kernel pings the netstack, which answers by itself.
   EXPECT_EQ(bed_->Exec({"ping", v4() ? "-4" : "-6", "-c", "2", "-W", "5",
                         stack_ip().ToString()}),

@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "netstack/testing/transfer.h"
+#include "tests/integration/run_on_loop.h"
 
 extern char** environ;
 
@@ -110,7 +111,7 @@ absl::StatusOr<std::unique_ptr<TunTestbed>> TunTestbed::Create(
     }
   }
   absl::Status status;
-  loop->RunSync([&] {
+  RunOnLoop(loop, [&] {
     absl::StatusOr<std::unique_ptr<netstack::Stack>> stack =
         netstack::Stack::Create(loop);
     if (!stack.ok()) {
@@ -144,7 +145,7 @@ absl::StatusOr<std::unique_ptr<TunTestbed>> TunTestbed::Create(
 }
 
 TunTestbed::~TunTestbed() {
-  loop_->RunSync([this] {
+  RunOnLoop(loop_, [this] {
     iface_.reset();
     link_.reset();
     stack_.reset();

@@ -17,6 +17,7 @@
 #include "netstack/testing/transfer.h"
 #include "netstack/udp.h"
 #include "sdk/event/uv_loop.h"
+#include "tests/integration/run_on_loop.h"
 #include "tests/integration/peer_process.h"
 #include "tests/integration/services.h"
 
@@ -36,7 +37,7 @@ class TwoStacksTest : public ::testing::Test {
   void StartBoth(const netstack::Impairment& imp, const std::string& flags) {
     loop_ = *event::UvLoop::Start();
     absl::Status status;
-    loop_->RunSync([&] {
+    RunOnLoop(loop_.get(), [&] {
       stack_ = *netstack::Stack::Create(loop_.get());
       absl::StatusOr<std::unique_ptr<netstack::UdpLink>> link =
           netstack::UdpLink::Create(
@@ -65,7 +66,7 @@ class TwoStacksTest : public ::testing::Test {
     peer_ = std::move(*peer);
     uint32_t port = 0;
     ASSERT_TRUE(absl::SimpleAtoi(peer_->ready_line(), &port));
-    loop_->RunSync([&] {
+    RunOnLoop(loop_.get(), [&] {
       link_->set_peer(SocketAddress(IpAddress::V4(127, 0, 0, 1),
                                     static_cast<uint16_t>(port)));
     });
@@ -73,14 +74,14 @@ class TwoStacksTest : public ::testing::Test {
 
   SocketAddress link_address() {
     SocketAddress a;
-    loop_->RunSync([&] { a = link_->local_address(); });
+    RunOnLoop(loop_.get(), [&] { a = link_->local_address(); });
     return a;
   }
 
   void TearDown() override {
     if (loop_ == nullptr) return;
     netstack::StackResources left;
-    loop_->RunSync([&] {
+    RunOnLoop(loop_.get(), [&] {
       iface_.reset();
       stack_->AbortOrphanedConnections();
       left = stack_->Resources();
@@ -88,7 +89,9 @@ class TwoStacksTest : public ::testing::Test {
       link_.reset();
     });
     EXPECT_TRUE(left.IsEmpty()) << left.ToString();
-    if (peer_ != nullptr) EXPECT_EQ(peer_->Stop(), 0);
+    if (peer_ != nullptr) {
+      EXPECT_EQ(peer_->Stop(), 0) << "the peer process failed or leaked";
+    }
     // Shutdown reports (and force-closes) any libuv handle left open.
     absl::Status shutdown = loop_->Shutdown();
     EXPECT_TRUE(shutdown.ok()) << shutdown;
@@ -106,7 +109,7 @@ class TwoStacksTest : public ::testing::Test {
     std::unique_ptr<SourceClient> down;
     std::unique_ptr<TcpConnection> up_conn, down_conn;
     absl::Status status;
-    loop_->RunSync([&] {
+    RunOnLoop(loop_.get(), [&] {
       up = std::make_unique<SinkClient>(bytes, 11, on_done);
       down = std::make_unique<SourceClient>(bytes, 12, on_done);
       absl::StatusOr<std::unique_ptr<TcpConnection>> c1 =
@@ -133,7 +136,7 @@ class TwoStacksTest : public ::testing::Test {
     absl::Time last_change = start;
     while (!both_done.WaitForNotificationWithTimeout(absl::Seconds(1))) {
       uint64_t progress = 0;
-      loop_->RunSync([&] { progress = up->sent() + down->received(); });
+      RunOnLoop(loop_.get(), [&] { progress = up->sent() + down->received(); });
       if (progress != last_progress) {
         last_progress = progress;
         last_change = absl::Now();
@@ -147,7 +150,7 @@ class TwoStacksTest : public ::testing::Test {
     crypto::Sha256::Digest down_digest;
     absl::Status up_error, down_error;
     netstack::UdpLink::Counters counters;
-    loop_->RunSync([&] {
+    RunOnLoop(loop_.get(), [&] {
       up_ok = up->DigestsMatch();
       up_error = up->error();
       down_error = down->error();
@@ -193,7 +196,7 @@ TEST_F(TwoStacksTest, SixtyFourMiBEachWayOverLossyLinkV4) {
   StartBoth(Lossy(), kLossyFlags);
   TransferBothWays(kPeerV4, kBytes);
   netstack::UdpLink::Counters c;
-  loop_->RunSync([&] { c = link_->counters(); });
+  RunOnLoop(loop_.get(), [&] { c = link_->counters(); });
   EXPECT_GT(c.impaired_lost, 0u);
   EXPECT_GT(c.impaired_duplicated, 0u);
   EXPECT_GT(c.impaired_reordered, 0u);
@@ -225,7 +228,7 @@ TEST_F(TwoStacksTest, UdpEchoAndPingAcrossProcesses) {
   netstack::testing::PatternStream(5).Fill(absl::MakeSpan(payload));
   std::unique_ptr<netstack::UdpEndpoint> udp;
   std::unique_ptr<netstack::Pinger> pinger;
-  loop_->RunSync([&] {
+  RunOnLoop(loop_.get(), [&] {
     udp = *netstack::UdpEndpoint::Bind(
         stack_.get(), SocketAddress(kLocalV4, 0), &collector);
     ASSERT_TRUE(udp->SendTo(payload, SocketAddress(kPeerV4, 7)).ok());
@@ -239,7 +242,7 @@ TEST_F(TwoStacksTest, UdpEchoAndPingAcrossProcesses) {
       absl::Seconds(10)));
   EXPECT_EQ(collector.echoed, payload);
   EXPECT_GT(collector.rtt, absl::ZeroDuration());
-  loop_->RunSync([&] {
+  RunOnLoop(loop_.get(), [&] {
     udp.reset();
     pinger.reset();
   });
