@@ -83,6 +83,12 @@ absl::Status Interface::Init() {
       return absl::InvalidArgumentError(
           absl::StrCat("bad route prefix length ", r.prefix_len));
     }
+    if (r.prefix.is_v4() ? !config_.ipv4.has_value()
+                         : !config_.ipv6.has_value()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "route ", r.prefix.ToString(), "/", r.prefix_len,
+          " needs an interface address of its family"));
+    }
   }
 
   netif_ = std::make_unique<struct netif>();
@@ -123,8 +129,9 @@ absl::Status Interface::Init() {
 Interface::~Interface() {
   link_->SetReceiver(nullptr);
   if (added_) {
-    // Aborts TCP connections bound to this interface's addresses; their
-    // owners see the error now.
+    // Their owners see the error now. netif_remove() would abort them too,
+    // but while walking a list that those owners' callbacks may change.
+    AbortConnections();
     netif_remove(netif_.get());
   }
   auto& list = stack_->interfaces_;
@@ -197,6 +204,26 @@ void Interface::OnPacket(absl::Span<const uint8_t> packet) {
     counters_.rx_malformed++;
   }
   stack_->AfterLwipCall();
+}
+
+bool Interface::HasAddress(const IpAddress& ip) const {
+  return (config_.ipv4.has_value() && *config_.ipv4 == ip) ||
+         (config_.ipv6.has_value() && *config_.ipv6 == ip);
+}
+
+void Interface::AbortConnections() {
+  bool again = true;
+  while (again) {
+    again = false;
+    for (struct tcp_pcb* pcb = tcp_active_pcbs; pcb != nullptr;
+         pcb = pcb->next) {
+      if (HasAddress(internal::FromLwip(pcb->local_ip))) {
+        tcp_abort(pcb);
+        again = true;  // The list may have changed: start over.
+        break;
+      }
+    }
+  }
 }
 
 int Interface::MatchLength(const IpAddress& dest) const {
@@ -392,7 +419,12 @@ void Stack::OnHousekeeping() {
   }
 }
 
-struct netif* Stack::Route(const IpAddress& dest) const {
+struct netif* Stack::Route(const IpAddress* src, const IpAddress& dest) const {
+  if (src != nullptr && !src->IsUnspecified()) {
+    for (const Interface* iface : interfaces_) {
+      if (iface->HasAddress(*src)) return iface->netif_.get();
+    }
+  }
   struct netif* best = nullptr;
   int best_len = -1;
   for (const Interface* iface : interfaces_) {
@@ -407,20 +439,31 @@ struct netif* Stack::Route(const IpAddress& dest) const {
 
 }  // namespace stow::netstack
 
-extern "C" struct netif* stow_route_ip4(const ip4_addr_t*,
+namespace {
+
+stow::IpAddress FromRaw(const void* bytes, size_t len) {
+  return *stow::IpAddress::FromBytes(
+      absl::MakeConstSpan(static_cast<const uint8_t*>(bytes), len));
+}
+
+}  // namespace
+
+extern "C" struct netif* stow_route_ip4(const ip4_addr_t* src,
                                          const ip4_addr_t* dest) {
   stow::netstack::Stack* stack = stow::netstack::Stack::Current();
   if (stack == nullptr) return nullptr;
-  absl::StatusOr<stow::IpAddress> ip = stow::IpAddress::FromBytes(
-      absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(&dest->addr), 4));
-  return stack->Route(*ip);
+  stow::IpAddress from;
+  if (src != nullptr) from = FromRaw(&src->addr, 4);
+  return stack->Route(src != nullptr ? &from : nullptr,
+                      FromRaw(&dest->addr, 4));
 }
 
-extern "C" struct netif* stow_route_ip6(const ip6_addr_t*,
+extern "C" struct netif* stow_route_ip6(const ip6_addr_t* src,
                                          const ip6_addr_t* dest) {
   stow::netstack::Stack* stack = stow::netstack::Stack::Current();
   if (stack == nullptr) return nullptr;
-  absl::StatusOr<stow::IpAddress> ip = stow::IpAddress::FromBytes(
-      absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(dest->addr), 16));
-  return stack->Route(*ip);
+  stow::IpAddress from;
+  if (src != nullptr) from = FromRaw(src->addr, 16);
+  return stack->Route(src != nullptr ? &from : nullptr,
+                      FromRaw(dest->addr, 16));
 }

@@ -83,6 +83,10 @@ class Interface : public Link::Receiver {
   // Longest prefix among this interface's routes and subnet that contains
   // `dest`, or -1.
   int MatchLength(const IpAddress& dest) const;
+  bool HasAddress(const IpAddress& ip) const;
+  // Aborts the TCP connections bound to this interface's addresses, one at a
+  // time (their OnError may close others), before netif_remove() would.
+  void AbortConnections();
 
   static signed char NetifInit(struct netif* netif);
   static signed char OutputV4(struct netif* netif, struct pbuf* p,
@@ -165,8 +169,10 @@ class Stack {
   void AfterLwipCall();
   // Internal: records traffic, which keeps housekeeping running.
   void NoteActivity();
-  // Internal: the interface whose prefix best matches `dest`, or nullptr.
-  struct netif* Route(const IpAddress& dest) const;
+  // Internal: the interface that owns `src` (replies leave where the
+  // connection lives), else the one whose prefix best matches `dest`, or
+  // nullptr.
+  struct netif* Route(const IpAddress* src, const IpAddress& dest) const;
 
   // The live Stack of this process, or nullptr.
   static Stack* Current();

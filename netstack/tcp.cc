@@ -1,6 +1,7 @@
 #include "netstack/tcp.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "lwip/pbuf.h"
@@ -31,6 +32,17 @@ class CallbackScope {
   int* depth_;
 };
 
+// Received bytes are kept in blocks of this size.
+constexpr size_t kReceiveBlock = 64 * 1024;
+
+// lwIP's per-pcb extension slot, whose destroy callback runs from every
+// tcp_free(): the one notification that covers every way a pcb dies,
+// including the silent end of TIME_WAIT.
+u8_t ExtArgId() {
+  static const u8_t id = tcp_ext_arg_alloc_id();
+  return id;
+}
+
 // The last pcb our code aborted. lwIP's accept callback must return ERR_ABRT
 // if the delegate aborted the new connection inside OnAccept(), and by then
 // the connection object may already be gone. Loop thread only.
@@ -58,6 +70,10 @@ TcpConnection::~TcpConnection() {
 }
 
 void TcpConnection::Attach() {
+  static const struct tcp_ext_arg_callbacks kCallbacks = {
+      &TcpConnection::OnPcbDestroyed, nullptr};
+  tcp_ext_arg_set_callbacks(pcb_, ExtArgId(), &kCallbacks);
+  tcp_ext_arg_set(pcb_, ExtArgId(), this);
   tcp_arg(pcb_, this);
   tcp_recv(pcb_, &TcpConnection::OnRecvThunk);
   tcp_sent(pcb_, &TcpConnection::OnSentThunk);
@@ -68,6 +84,8 @@ void TcpConnection::Attach() {
 }
 
 void TcpConnection::Detach() {
+  // The callback table stays (lwIP forbids NULL); no owner, no effect.
+  tcp_ext_arg_set(pcb_, ExtArgId(), nullptr);
   tcp_arg(pcb_, nullptr);
   tcp_recv(pcb_, nullptr);
   tcp_sent(pcb_, nullptr);
@@ -120,8 +138,9 @@ void TcpConnection::set_delegate(Delegate* delegate) {
 }
 
 void TcpConnection::Announce() {
-  if (delegate_ == nullptr) return;
+  if (delegate_ == nullptr || closed_by_app_) return;
   if (rx_bytes_ > 0 || peer_closed_) delegate_->OnReadable();
+  if (closed_by_app_) return;  // Closed from inside OnReadable().
   if (pending_error_.has_value() && delegate_ != nullptr) {
     absl::Status status = std::move(*pending_error_);
     pending_error_.reset();
@@ -152,7 +171,10 @@ absl::StatusOr<size_t> TcpConnection::Write(absl::Span<const uint8_t> data) {
     u16_t chunk = static_cast<u16_t>(
         std::min<size_t>({data.size() - total, space, 0xFFFF}));
     u8_t flags = TCP_WRITE_FLAG_COPY;
-    if (total + chunk < data.size()) flags |= TCP_WRITE_FLAG_MORE;
+    // PSH goes on the last segment of what this call queues.
+    if (total + chunk < data.size() && chunk < space) {
+      flags |= TCP_WRITE_FLAG_MORE;
+    }
     err_t err = tcp_write(pcb_, data.data() + total, chunk, flags);
     if (err == ERR_MEM) break;  // Send queue full: would block.
     if (err != ERR_OK) {
@@ -170,16 +192,12 @@ absl::StatusOr<size_t> TcpConnection::Write(absl::Span<const uint8_t> data) {
 size_t TcpConnection::Read(absl::Span<uint8_t> out) {
   size_t n = 0;
   while (n < out.size() && !rx_.empty()) {
-    struct pbuf* p = rx_.front();
-    const size_t want =
-        std::min<size_t>(out.size() - n, p->tot_len - rx_offset_);
-    const u16_t copied = pbuf_copy_partial(
-        p, out.data() + n, static_cast<u16_t>(want),
-        static_cast<u16_t>(rx_offset_));
-    n += copied;
-    rx_offset_ += copied;
-    if (rx_offset_ == p->tot_len) {
-      pbuf_free(p);
+    const std::vector<uint8_t>& block = rx_.front();
+    const size_t take = std::min(out.size() - n, block.size() - rx_offset_);
+    std::memcpy(out.data() + n, block.data() + rx_offset_, take);
+    n += take;
+    rx_offset_ += take;
+    if (rx_offset_ == block.size()) {
       rx_.pop_front();
       rx_offset_ = 0;
     }
@@ -197,8 +215,27 @@ size_t TcpConnection::Read(absl::Span<uint8_t> out) {
   return n;
 }
 
+void TcpConnection::AppendReceived(struct pbuf* p) {
+  for (struct pbuf* q = p; q != nullptr; q = q->next) {
+    const auto* data = static_cast<const uint8_t*>(q->payload);
+    size_t left = q->len;
+    while (left > 0) {
+      if (rx_.empty() || rx_.back().size() == kReceiveBlock) {
+        rx_.emplace_back();
+        rx_.back().reserve(kReceiveBlock);
+      }
+      std::vector<uint8_t>& block = rx_.back();
+      const size_t take = std::min(left, kReceiveBlock - block.size());
+      block.insert(block.end(), data, data + take);
+      data += take;
+      left -= take;
+    }
+  }
+  rx_bytes_ += p->tot_len;
+  pbuf_free(p);
+}
+
 void TcpConnection::DropReceived() {
-  for (struct pbuf* p : rx_) pbuf_free(p);
   rx_.clear();
   rx_offset_ = 0;
   rx_bytes_ = 0;
@@ -220,6 +257,7 @@ absl::Status TcpConnection::Shutdown() {
 }
 
 void TcpConnection::Close() {
+  closed_by_app_ = true;
   if (announce_ != nullptr) announce_->Stop();
   if (pcb_ == nullptr) return;
   struct tcp_pcb* pcb = pcb_;
@@ -236,6 +274,7 @@ void TcpConnection::Close() {
 }
 
 void TcpConnection::Abort() {
+  closed_by_app_ = true;
   if (announce_ != nullptr) announce_->Stop();
   if (pcb_ == nullptr) return;
   struct tcp_pcb* pcb = pcb_;
@@ -272,8 +311,7 @@ err_t TcpConnection::OnRecvThunk(void* arg, struct tcp_pcb*, struct pbuf* p,
   if (p == nullptr) {
     self->peer_closed_ = true;
   } else {
-    self->rx_.push_back(p);
-    self->rx_bytes_ += p->tot_len;
+    self->AppendReceived(p);  // Frees p.
   }
   if (self->delegate_ != nullptr) {
     CallbackScope scope(&self->callback_depth_);
@@ -293,9 +331,19 @@ err_t TcpConnection::OnSentThunk(void* arg, struct tcp_pcb* pcb, u16_t) {
   return self->CallbackResult();
 }
 
+void TcpConnection::OnPcbDestroyed(u8_t, void* data) {
+  auto* self = static_cast<TcpConnection*>(data);
+  if (self == nullptr) return;  // Detached: closed or aborted by the app.
+  // Freed inside one of our own callbacks: that callback must return
+  // ERR_ABRT, and an accept callback must know its new pcb is gone.
+  g_last_aborted = self->pcb_;
+  if (self->callback_depth_ > 0) self->aborted_in_callback_ = true;
+  self->pcb_ = nullptr;
+}
+
 void TcpConnection::OnErrThunk(void* arg, err_t err) {
   auto* self = static_cast<TcpConnection*>(arg);
-  // lwIP has already freed the pcb.
+  // lwIP has already freed the pcb (OnPcbDestroyed ran).
   self->pcb_ = nullptr;
   const bool was_connecting = self->connecting_;
   self->connecting_ = false;
@@ -312,7 +360,10 @@ void TcpConnection::OnErrThunk(void* arg, err_t err) {
     status = internal::FromLwipErr(
         err, absl::StrCat("connection to ", self->remote_.ToString()));
   }
-  if (self->delegate_ == nullptr) {
+  // Without a delegate yet, or with an announcement of earlier bytes still
+  // due, the error follows that announcement, in order.
+  if (self->delegate_ == nullptr ||
+      (self->announce_ != nullptr && self->announce_->IsArmed())) {
     self->pending_error_ = std::move(status);
     return;
   }

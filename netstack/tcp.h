@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -25,9 +26,10 @@ namespace stow::netstack {
 
 // One TCP connection.
 //
-// Flow control: received bytes stay queued until Read() consumes them, and
-// only consumed bytes are acknowledged to the peer's window (up to 2 MiB in
-// flight). Writes are copied into lwIP's send buffer (up to 2 MiB); a short
+// Flow control: received bytes are copied out of lwIP's packet buffers at
+// once (so a peer sending tiny segments cannot pin a packet buffer per byte)
+// and queued until Read() consumes them; only consumed bytes reopen the
+// peer's window (up to 2 MiB in flight). Writes are copied into lwIP's send buffer (up to 2 MiB); a short
 // write means "would block" and OnWritable() follows once space frees up.
 //
 // Threading: all methods and callbacks on the loop thread. Callbacks run from
@@ -106,6 +108,9 @@ class TcpConnection {
   void Announce();
   // Frees queued received bytes.
   void DropReceived();
+  void AppendReceived(struct pbuf* p);
+  // lwIP freed the pcb (any path, including silently from TIME_WAIT).
+  static void OnPcbDestroyed(uint8_t id, void* data);
   // Returns what an lwIP callback must return after calling the delegate.
   signed char CallbackResult();
 
@@ -132,9 +137,12 @@ class TcpConnection {
   // stack returns ERR_ABRT.
   bool aborted_in_callback_ = false;
   int callback_depth_ = 0;
-  std::deque<struct pbuf*> rx_;
+  // Received bytes in blocks of up to kReceiveBlock; bounded by the window.
+  std::deque<std::vector<uint8_t>> rx_;
   size_t rx_offset_ = 0;  // Consumed bytes of rx_.front().
   size_t rx_bytes_ = 0;
+  // Close() or Abort() was called: nothing more is announced.
+  bool closed_by_app_ = false;
   SocketAddress local_;
   SocketAddress remote_;
   std::unique_ptr<event::Timer> announce_;

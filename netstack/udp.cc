@@ -108,10 +108,11 @@ absl::Status UdpEndpoint::SendTo(absl::Span<const uint8_t> payload,
                                  const SocketAddress& to) {
   absl::Status status = CheckDestination(to);
   if (!status.ok()) return status;
-  if (payload.size() > kMaxPayload) {
+  const size_t max = to.ip().is_v4() ? kMaxPayloadV4 : kMaxPayloadV6;
+  if (payload.size() > max) {
     return absl::InvalidArgumentError(
-        absl::StrCat("a UDP payload is at most ", kMaxPayload, " bytes, not ",
-                     payload.size()));
+        absl::StrCat("a UDP payload to ", to.ip().ToString(), " is at most ",
+                     max, " bytes, not ", payload.size()));
   }
   struct pbuf* p = pbuf_alloc(PBUF_TRANSPORT,
                               static_cast<u16_t>(payload.size()), PBUF_RAM);

@@ -25,7 +25,9 @@ namespace stow::netstack {
 // OnDatagram() but must not destroy the endpoint there.
 class UdpEndpoint {
  public:
-  static constexpr size_t kMaxPayload = 65507;
+  // The largest payloads: 65535 minus the IP and UDP headers.
+  static constexpr size_t kMaxPayloadV4 = 65507;
+  static constexpr size_t kMaxPayloadV6 = 65487;
 
   class Delegate {
    public:
@@ -45,7 +47,7 @@ class UdpEndpoint {
 
   // Only datagrams from `remote` are delivered afterwards; Send() goes there.
   absl::Status Connect(const SocketAddress& remote);
-  // kInvalidArgument for a payload over kMaxPayload or a bad address,
+  // kInvalidArgument for a payload over kMaxPayloadV4/V6 or a bad address,
   // kUnavailable with no route, kFailedPrecondition for Send() unconnected.
   absl::Status SendTo(absl::Span<const uint8_t> payload,
                       const SocketAddress& to);

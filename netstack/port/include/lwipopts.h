@@ -118,7 +118,9 @@
 // writable threshold (netstack/tcp.h). lwIP bounds it below u16 overflow.
 #define TCP_SNDLOWAT (0xFFFF - (4 * TCP_MSS) - 1)
 #define TCP_SNDQUEUELOWAT (TCP_SND_QUEUELEN / 2)
-#define TCP_WND_UPDATE_THRESHOLD (TCP_WND / 8)
+// Send a window update once reads reopened this much. Small enough to matter
+// when the peer does not scale windows (its view is capped at 64 KiB).
+#define TCP_WND_UPDATE_THRESHOLD LWIP_MIN(TCP_WND / 8, 8 * TCP_MSS)
 // Out-of-order queue with SACK out (RFC 2018 receiver side).
 #define TCP_QUEUE_OOSEQ 1
 #define LWIP_TCP_SACK_OUT 1
@@ -132,7 +134,9 @@
 #define TCP_OVERSIZE TCP_MSS
 #define TCP_MAXRTX 12
 #define TCP_SYNMAXRTX 6
-#define LWIP_TCP_PCB_NUM_EXT_ARGS 0
+// One slot: its destroy callback tells TcpConnection whenever lwIP frees a
+// pcb, including silently at the end of TIME_WAIT.
+#define LWIP_TCP_PCB_NUM_EXT_ARGS 1
 #define LWIP_EVENT_API 0
 #define LWIP_CALLBACK_API 1
 // The TCP timer runs only while connections exist (lwIP's tcp_timer_needed).
