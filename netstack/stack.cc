@@ -1,5 +1,7 @@
 #include "netstack/stack.h"
 
+#include "netstack/packet_check.h"
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -18,6 +20,7 @@
 #include "lwip/tcp.h"
 #include "lwip/timeouts.h"
 #include "netstack/lwip_util.h"
+#include "netstack/packet_check.h"
 #include "netstack/port/port.h"
 
 namespace stow::netstack {
@@ -190,6 +193,18 @@ void Interface::OnPacket(absl::Span<const uint8_t> packet) {
       (version == 6 && !config_.ipv6)) {
     counters_.rx_malformed++;
     return;
+  }
+  if (version == 6) {
+    switch (CheckIpv6(packet)) {
+      case PacketVerdict::kPass:
+        break;
+      case PacketVerdict::kMalformed:
+        counters_.rx_malformed++;
+        return;
+      case PacketVerdict::kIgnored:
+        counters_.rx_ignored++;
+        return;
+    }
   }
   struct pbuf* p = pbuf_alloc(PBUF_RAW, static_cast<u16_t>(packet.size()),
                               PBUF_RAM);

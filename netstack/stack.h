@@ -55,6 +55,9 @@ struct InterfaceCounters {
   // Inbound packets dropped before lwIP saw them (runt, bad version, longer
   // than the MTU) or refused by lwIP's input.
   uint64_t rx_malformed = 0;
+  // Inbound IPv6 router advertisements and redirects: a tunnel's peer does
+  // not get to change routes.
+  uint64_t rx_ignored = 0;
   // Inbound packets dropped because a buffer could not be allocated.
   uint64_t rx_no_memory = 0;
 };
