@@ -2,6 +2,9 @@
 // test run (and under ASan/UBSan), so the target always builds and its
 // harness stays sound; tools/fuzz.sh runs it under libFuzzer for real.
 #include <cstdint>
+#include <fstream>
+#include <iterator>
+#include <string>
 #include <random>
 #include <vector>
 
@@ -50,6 +53,20 @@ TEST(IpInputFuzzerTest, TruncatedIpv6ExtensionHeaderFromFuzzing) {
       0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
       0x00, 0x00, 0x01, 0x3c, 0x00, 0x00, 0x00, 0x00, 0x20, 0x00, 0x00};
   ASSERT_EQ(LLVMFuzzerTestOneInput(input.data(), input.size()), 0);
+}
+
+// Inputs libFuzzer found, kept as files in regressions/.
+TEST(IpInputFuzzerTest, SavedFindings) {
+  for (const char* name : {"ipv6_fragments_leak"}) {
+    const std::string path =
+        std::string("netstack/fuzz/regressions/") + name;
+    std::ifstream in(path, std::ios::binary);
+    ASSERT_TRUE(in) << path;
+    std::vector<uint8_t> input((std::istreambuf_iterator<char>(in)),
+                               std::istreambuf_iterator<char>());
+    ASSERT_FALSE(input.empty()) << path;
+    ASSERT_EQ(LLVMFuzzerTestOneInput(input.data(), input.size()), 0) << path;
+  }
 }
 
 }  // namespace

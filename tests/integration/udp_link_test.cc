@@ -150,12 +150,14 @@ class TwoStacksTest : public ::testing::Test {
     crypto::Sha256::Digest down_digest;
     absl::Status up_error, down_error;
     netstack::UdpLink::Counters counters;
+    netstack::ImpairmentStage::Counters impaired;
     RunOnLoop(loop_.get(), [&] {
       up_ok = up->DigestsMatch();
       up_error = up->error();
       down_error = down->error();
       down_digest = down->digest();
       counters = link_->counters();
+      impaired = link_->impairment_counters();
       up_conn.reset();
       down_conn.reset();
     });
@@ -168,9 +170,9 @@ class TwoStacksTest : public ::testing::Test {
         "transferred 2 x %llu bytes in %.1f s; link: lost %llu, duplicated "
         "%llu, reordered %llu of %llu sent\n",
         static_cast<unsigned long long>(bytes), seconds,
-        static_cast<unsigned long long>(counters.impaired_lost),
-        static_cast<unsigned long long>(counters.impaired_duplicated),
-        static_cast<unsigned long long>(counters.impaired_reordered),
+        static_cast<unsigned long long>(impaired.lost),
+        static_cast<unsigned long long>(impaired.duplicated),
+        static_cast<unsigned long long>(impaired.reordered),
         static_cast<unsigned long long>(counters.tx_packets));
   }
 
@@ -195,11 +197,11 @@ constexpr char kLossyFlags[] = "--loss=2 --reorder=2 --duplicate=1 --seed=2";
 TEST_F(TwoStacksTest, SixtyFourMiBEachWayOverLossyLinkV4) {
   StartBoth(Lossy(), kLossyFlags);
   TransferBothWays(kPeerV4, kBytes);
-  netstack::UdpLink::Counters c;
-  RunOnLoop(loop_.get(), [&] { c = link_->counters(); });
-  EXPECT_GT(c.impaired_lost, 0u);
-  EXPECT_GT(c.impaired_duplicated, 0u);
-  EXPECT_GT(c.impaired_reordered, 0u);
+  netstack::ImpairmentStage::Counters c;
+  RunOnLoop(loop_.get(), [&] { c = link_->impairment_counters(); });
+  EXPECT_GT(c.lost, 0u);
+  EXPECT_GT(c.duplicated, 0u);
+  EXPECT_GT(c.reordered, 0u);
 }
 
 TEST_F(TwoStacksTest, SixtyFourMiBEachWayOverLossyLinkV6) {
