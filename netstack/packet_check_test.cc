@@ -75,9 +75,58 @@ TEST(CheckIpv6Test, OptionRunningPastItsHeaderIsMalformed) {
 TEST(CheckIpv6Test, LaterFragmentsAreNotParsedFurther) {
   // Fragment header with offset 8: what follows is the middle of a payload.
   EXPECT_EQ(CheckIpv6(V6(44, {0, 0, 0x00, 0x08, 0, 0, 0, 1, 0xde, 0xad})),
-            PacketVerdict::kPass);
+            PacketVerdict::kFragment);
   // First fragment: the chain continues (here into a truncated header).
   EXPECT_EQ(CheckIpv6(V6(44, {60, 0, 0x00, 0x01, 0, 0, 0, 1, 17, 0})),
+            PacketVerdict::kMalformed);
+}
+
+TEST(CheckIpv6Test, FragmentsGoingToReassemblyAreFlagged) {
+  // First fragment (offset 0, M) of a UDP datagram.
+  EXPECT_EQ(CheckIpv6(V6(44, {17, 0, 0x00, 0x01, 0, 0, 0, 1,  //
+                              0, 1, 0, 2, 0, 16, 0x12, 0x34})),
+            PacketVerdict::kFragment);
+  // Last fragment (offset 16, no M), 3 bytes of data.
+  EXPECT_EQ(CheckIpv6(V6(44, {17, 0, 0x00, 0x10, 0, 0, 0, 1, 7, 8, 9})),
+            PacketVerdict::kFragment);
+  // Behind a destination options header.
+  EXPECT_EQ(CheckIpv6(V6(60, {44, 0, 1, 4, 0, 0, 0, 0,  //
+                              17, 0, 0x00, 0x09, 0, 0, 0, 1, 1, 2})),
+            PacketVerdict::kFragment);
+  // An atomic fragment (offset 0, no M) is not reassembled: lwIP skips the
+  // header, even when nothing follows it.
+  EXPECT_EQ(CheckIpv6(V6(44, {17, 0, 0, 0, 0, 0, 0, 1,  //
+                              0, 1, 0, 2, 0, 8, 0x12, 0x34})),
+            PacketVerdict::kPass);
+  EXPECT_EQ(CheckIpv6(V6(44, {59, 0, 0, 0, 0, 0, 0, 1})), PacketVerdict::kPass);
+  // Router advertisements stay ignored inside a first fragment.
+  EXPECT_EQ(CheckIpv6(V6(44, {58, 0, 0x00, 0x01, 0, 0, 0, 1,  //
+                              134, 0, 0, 0, 64, 0, 0, 0})),
+            PacketVerdict::kIgnored);
+}
+
+// lwIP 2.1.3 queues a fragment without data as the range [offset, offset)
+// and then drops the real fragment at that offset as a duplicate.
+TEST(CheckIpv6Test, FragmentWithoutDataIsMalformed) {
+  for (uint8_t low : {0x01, 0x08, 0x09, 0xf8}) {
+    EXPECT_EQ(CheckIpv6(V6(44, {17, 0, 0x00, low, 0, 0, 0, 1})),
+              PacketVerdict::kMalformed)
+        << int{low};
+  }
+  EXPECT_EQ(CheckIpv6(V6(0, {44, 0, 1, 4, 0, 0, 0, 0,  //
+                             17, 0, 0x01, 0x01, 0, 0, 0, 1})),
+            PacketVerdict::kMalformed);
+}
+
+TEST(CheckIpv6Test, SecondFragmentHeaderIsMalformed) {
+  // First fragment whose data starts with another Fragment header.
+  EXPECT_EQ(CheckIpv6(V6(44, {44, 0, 0x00, 0x01, 0, 0, 0, 1,  //
+                              17, 0, 0x00, 0x01, 0, 0, 0, 2,  //
+                              0, 1, 0, 2, 0, 16, 0x12, 0x34})),
+            PacketVerdict::kMalformed);
+  // Two atomic fragment headers.
+  EXPECT_EQ(CheckIpv6(V6(44, {44, 0, 0, 0, 0, 0, 0, 1,  //
+                              59, 0, 0, 0, 0, 0, 0, 2})),
             PacketVerdict::kMalformed);
 }
 

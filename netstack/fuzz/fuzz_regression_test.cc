@@ -10,9 +10,38 @@
 
 #include "gtest/gtest.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define STOW_TEST_HAVE_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define STOW_TEST_HAVE_LSAN 1
+#endif
+#endif
+#ifdef STOW_TEST_HAVE_LSAN
+#include <sanitizer/lsan_interface.h>
+#endif
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
 namespace {
+
+// LeakSanitizer's verdict on the heap now, as libFuzzer asks for it after an
+// input: 0 when nothing is unreachable (always 0 without ASan).
+int LeakCheck() {
+#ifdef STOW_TEST_HAVE_LSAN
+  return __lsan_do_recoverable_leak_check();
+#else
+  return 0;
+#endif
+}
+
+std::vector<uint8_t> ReadRegression(const std::string& name) {
+  const std::string path = "netstack/fuzz/regressions/" + name;
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_TRUE(in) << path;
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
+}
 
 // A plausible IPv4/TCP SYN to 10.0.0.1:80, to be mutated.
 std::vector<uint8_t> Syn() {
@@ -56,17 +85,50 @@ TEST(IpInputFuzzerTest, TruncatedIpv6ExtensionHeaderFromFuzzing) {
 }
 
 // Inputs libFuzzer found, kept as files in regressions/.
+// ipv6_fragments_leak_with_state is ipv6_fragments_leak preceded by the
+// packet that an earlier input had left in lwIP's reassembly queue (see
+// below); before the fix, running it alone made LeakSanitizer report the
+// fuzzer's "direct leak" at exit.
 TEST(IpInputFuzzerTest, SavedFindings) {
-  for (const char* name : {"ipv6_fragments_leak"}) {
-    const std::string path =
-        std::string("netstack/fuzz/regressions/") + name;
-    std::ifstream in(path, std::ios::binary);
-    ASSERT_TRUE(in) << path;
-    std::vector<uint8_t> input((std::istreambuf_iterator<char>(in)),
-                               std::istreambuf_iterator<char>());
-    ASSERT_FALSE(input.empty()) << path;
-    ASSERT_EQ(LLVMFuzzerTestOneInput(input.data(), input.size()), 0) << path;
+  for (const char* name :
+       {"ipv6_fragments_leak", "ipv6_fragments_leak_with_state"}) {
+    const std::vector<uint8_t> input = ReadRegression(name);
+    ASSERT_FALSE(input.empty()) << name;
+    ASSERT_EQ(LLVMFuzzerTestOneInput(input.data(), input.size()), 0) << name;
+    EXPECT_EQ(LeakCheck(), 0) << name;
   }
+}
+
+// The state behind ipv6_fragments_leak: an earlier input had queued a
+// fragment of the same datagram (source ::1:0:e00:ef7, identification
+// 0xfdf76900), so the finding's fragment at offset 3640 was queued behind
+// it, reachable only through the pointer lwIP's ip6_reass keeps 4 bytes
+// before its Fragment header. LeakSanitizer, which scans aligned words only,
+// reported it as a direct leak until Interface::OnPacket aligned that
+// pointer. (The finding's own fragments carry no data and are now refused
+// before lwIP, so this one carries 8 bytes.)
+TEST(IpInputFuzzerTest, FragmentQueuedBehindAnEarlierInputIsNotALeak) {
+  auto fragment = [](uint16_t offset_and_flags) {
+    std::vector<uint8_t> p = {
+        0x60, 0x00, 0x00, 0x00, 0x00, 0x10, 44,   64,    // IPv6, plen 16
+        0,    0,    0,    0,    0,    0,    0,    0,     // src
+        0,    1,    0,    0,    0x0e, 0x00, 0x0e, 0xf7,  //
+        0xfd, 0,    0,    0,    0,    0,    0,    0,     // dst fd00::1
+        0,    0,    0,    0,    0,    0,    0,    1,     //
+        17,   0,    0,    0,    0xfd, 0xf7, 0x69, 0x00,  // Fragment
+        1,    2,    3,    4,    5,    6,    7,    8};    // data
+    p[42] = static_cast<uint8_t>(offset_and_flags >> 8);
+    p[43] = static_cast<uint8_t>(offset_and_flags);
+    return p;
+  };
+  const std::vector<uint8_t> first = fragment(0x0001);     // offset 0, M
+  const std::vector<uint8_t> later = fragment(0x0e38 | 1);  // 3640, M
+  ASSERT_EQ(LLVMFuzzerTestOneInput(first.data(), first.size()), 0);
+  ASSERT_EQ(LLVMFuzzerTestOneInput(later.data(), later.size()), 0);
+  EXPECT_EQ(LeakCheck(), 0);
+  const std::vector<uint8_t> finding = ReadRegression("ipv6_fragments_leak");
+  ASSERT_EQ(LLVMFuzzerTestOneInput(finding.data(), finding.size()), 0);
+  EXPECT_EQ(LeakCheck(), 0);
 }
 
 }  // namespace

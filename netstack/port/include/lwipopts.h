@@ -73,7 +73,13 @@
 #define LWIP_IPV6_FRAG 1
 #define LWIP_IPV6_REASS 1
 // Required on 64-bit: lwIP's reassembly helper (with a pointer) does not fit
-// in the 8-byte fragment header it would otherwise overwrite.
+// in the 8-byte fragment header it would otherwise overwrite. It then
+// starts 4 bytes before the Fragment header; Interface::OnPacket offsets
+// IPv6 packets so that its pointer is 8-aligned, which LeakSanitizer needs
+// to see queued fragments as reachable. lwIP 2.1.3's IPv6 reassembly has
+// known flaws we work around before it (netstack/packet_check.h and
+// Interface::OnPacket): empty fragments, nested Fragment headers, and no
+// hole check when a fragment is inserted before a later one.
 #define IPV6_FRAG_COPYHEADER 1
 #define LWIP_IPV6_MLD 0
 #define LWIP_IPV6_AUTOCONFIG 0
