@@ -11,21 +11,13 @@
 #include "absl/status/status.h"
 #include "absl/types/span.h"
 #include "netstack/tcp.h"
+#include "sdk/base/byte_pattern.h"
 #include "sdk/crypto/sha256.h"
 
 namespace stow::netstack::testing {
 
-// A deterministic pseudo-random byte stream (xorshift64*).
-class PatternStream {
- public:
-  explicit PatternStream(uint64_t seed) : state_(seed | 1) {}
-  void Fill(absl::Span<uint8_t> out);
-
- private:
-  uint64_t state_;
-  uint64_t word_ = 0;
-  int left_ = 0;  // Unused bytes in word_.
-};
+// A deterministic pseudo-random byte stream (sdk/base/byte_pattern.h).
+using PatternStream = ::stow::BytePattern;
 
 // Writes `total` pattern bytes, then half-closes. Loop thread only.
 class BulkSender : public TcpConnection::Delegate {

@@ -6,26 +6,15 @@
 #include <cstdint>
 
 #include "absl/types/span.h"
+#include "sdk/base/byte_pattern.h"
 #include "sdk/crypto/sha256.h"
 
 namespace stow::gateway {
 
-// The body of `GET /bytes?n=N&seed=S`: a pseudo-random stream from
-// xorshift64* (Marsaglia's xorshift with shifts 12/25/27, then multiplied by
-// 2685821657736338717), state seeded with `seed | 1`; each 64-bit output
-// word yields 8 bytes, least significant first. It is byte-for-byte the
-// stream of netstack::testing::PatternStream, so tests may use either.
-class BytePattern {
- public:
-  explicit BytePattern(uint64_t seed) : state_(seed | 1) {}
-  // Writes the next out.size() bytes of the stream.
-  void Fill(absl::Span<uint8_t> out);
-
- private:
-  uint64_t state_;
-  uint64_t word_ = 0;
-  int left_ = 0;  // Unused bytes in word_.
-};
+// The body of `GET /bytes?n=N&seed=S`: the first N bytes of
+// stow::BytePattern(S) (sdk/base/byte_pattern.h), the stream the tests'
+// PatternStream also produces.
+using ::stow::BytePattern;
 
 // SHA-256 of the first `n` bytes of BytePattern(seed): what a client of
 // /bytes compares its digest with.
