@@ -172,6 +172,57 @@ TEST_F(NetstackTest, ReceiverFlowControlBoundsBufferedBytes) {
   EXPECT_EQ(receiver.digest(), sender.digest());
 }
 
+// Both ends send and neither reads, so both receive windows close. lwIP
+// 2.1.3 answers every zero-length segment outside its window with an ACK,
+// and with a zero window every segment is outside it: two lwIP stacks then
+// ACK each other's ACKs forever (RFC 9293 3.10.7.4 accepts SEG.SEQ =
+// RCV.NXT then). third_party/lwip patches that; this guards it.
+TEST_F(NetstackTest, BothWindowsClosedDoNotStormAcks) {
+  uint64_t packets = 0;
+  // Without the fix the ping-pong never ends; the filter breaks it so that
+  // the test fails instead of hanging.
+  link_->set_filter([&](std::vector<uint8_t>&) { return ++packets < 200000; });
+  // Writes whenever it can, never reads.
+  struct Writer : TcpConnection::Delegate {
+    void Pump() {
+      std::vector<uint8_t> chunk(65536, 0x5a);
+      while (conn != nullptr) {
+        absl::StatusOr<size_t> n = conn->Write(chunk);
+        if (!n.ok() || *n == 0) return;
+        sent += *n;
+      }
+    }
+    void OnConnected() override { Pump(); }
+    void OnWritable() override { Pump(); }
+    void OnReadable() override {}
+    void OnError(absl::Status) override { conn = nullptr; }
+    TcpConnection* conn = nullptr;
+    uint64_t sent = 0;
+  };
+  Acceptor acceptor;
+  std::unique_ptr<TcpListener> listener = Listen(7010, &acceptor);
+  Writer a, b;
+  std::unique_ptr<TcpConnection> client = *TcpConnection::Connect(
+      stack_.get(), SocketAddress(kV4, 7010), &a);
+  a.conn = client.get();
+  ASSERT_TRUE(RunUntil([&] { return acceptor.accepted.size() == 1; }));
+  b.conn = acceptor.accepted[0].get();
+  b.conn->set_delegate(&b);
+  b.Pump();
+  // Both directions fill: 2 MiB window + 2 MiB send buffer each.
+  RunUntil([] { return false; }, absl::Seconds(5));
+  EXPECT_GT(a.sent, 2u << 20);
+  EXPECT_GT(b.sent, 2u << 20);
+  const uint64_t before = packets;
+  // Filling both directions takes a few thousand segments and their ACKs.
+  EXPECT_LT(before, 20000u) << "ACK storm while the windows closed";
+  RunUntil([] { return false; }, absl::Seconds(10));
+  // Zero-window probes back off exponentially: a handful in 10 s.
+  EXPECT_LT(packets - before, 100u) << "ACK storm";
+  client->Abort();
+  acceptor.accepted[0]->Abort();
+}
+
 TEST_F(NetstackTest, HalfCloseKeepsTheOtherDirection) {
   Acceptor acceptor;
   std::unique_ptr<TcpListener> listener = Listen(7002, &acceptor);

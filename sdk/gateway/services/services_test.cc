@@ -38,62 +38,6 @@ using netstack::testing::LoopbackLink;
 const IpAddress kV4 = IpAddress::V4(10, 99, 0, 1);
 const IpAddress kV6 = *IpAddress::Parse("fd99::1");
 
-// A LoopbackLink filter that drops a pure TCP ACK identical (sequence and
-// acknowledgment numbers, window) to the previous pure ACK of the same
-// flow. Such a duplicate tells the receiver nothing new on a lossless link.
-//
-// WORKAROUND for an lwIP 2.1.3 bug that the netstack does not fix yet:
-// tcp_receive() answers every zero-length segment with an immediate ACK
-// when its receive window is 0 (TCP_SEQ_BETWEEN(seqno, rcv_nxt,
-// rcv_nxt + rcv_wnd - 1) is always false then; RFC 9293 §3.10.7.4 accepts
-// SEG.SEQ = RCV.NXT for a zero window). When both ends of a connection are
-// lwIP and both windows are 0 - an echo whose client does not read - the two
-// stacks ACK each other's ACKs forever, and a ManualLoop never goes idle.
-// Remove this filter once the netstack carries the fix.
-class DuplicateAckFilter {
- public:
-  bool operator()(std::vector<uint8_t>& p) {
-    if (p.empty()) return true;
-    size_t ip_len = 0;
-    std::string flow;
-    if ((p[0] >> 4) == 4 && p.size() >= 20) {
-      if (p[9] != 6) return true;
-      ip_len = (p[0] & 0x0F) * 4u;
-      flow.assign(p.begin() + 12, p.begin() + 20);
-    } else if ((p[0] >> 4) == 6 && p.size() >= 40) {
-      if (p[6] != 6) return true;
-      ip_len = 40;
-      flow.assign(p.begin() + 8, p.begin() + 40);
-    } else {
-      return true;
-    }
-    if (p.size() < ip_len + 20) return true;
-    const uint8_t* tcp = p.data() + ip_len;
-    flow.append(reinterpret_cast<const char*>(tcp), 4);  // Ports.
-    const size_t tcp_len = (tcp[12] >> 4) * 4u;
-    const bool pure_ack = p.size() == ip_len + tcp_len && tcp[13] == 0x10;
-    if (!pure_ack) {
-      last_.erase(flow);
-      return true;
-    }
-    // Sequence, acknowledgment, window.
-    std::string state(reinterpret_cast<const char*>(tcp) + 4, 8);
-    state.append(reinterpret_cast<const char*>(tcp) + 14, 2);
-    auto it = last_.find(flow);
-    if (it != last_.end() && it->second == state) {
-      ++*dropped_;
-      return false;
-    }
-    last_[flow] = state;
-    return true;
-  }
-  explicit DuplicateAckFilter(uint64_t* dropped) : dropped_(dropped) {}
-
- private:
-  std::map<std::string, std::string> last_;
-  uint64_t* dropped_;  // Not owned.
-};
-
 struct HttpResponse {
   int status = 0;
   std::map<std::string, std::string> headers;  // Lower-case names.
@@ -346,7 +290,6 @@ class ServicesTest : public ::testing::Test {
     ASSERT_TRUE(stack.ok()) << stack.status();
     stack_ = std::move(*stack);
     link_ = std::make_unique<LoopbackLink>(&loop_, 1500);
-    link_->set_filter(DuplicateAckFilter(&duplicate_acks_));
     netstack::InterfaceConfig config;
     config.ipv4 = kV4;
     config.ipv4_prefix_len = 24;
@@ -428,7 +371,6 @@ class ServicesTest : public ::testing::Test {
   std::unique_ptr<LoopbackLink> link_;
   std::unique_ptr<netstack::Interface> iface_;
   std::unique_ptr<Services> services_;
-  uint64_t duplicate_acks_ = 0;
 };
 
 TEST_F(ServicesTest, StatusPageComesFromTheOwner) {
