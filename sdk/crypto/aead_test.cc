@@ -72,9 +72,8 @@ std::vector<Case> ReadCases(const std::string& name) {
 }
 
 AeadAlgorithm AlgorithmFromName(const std::string& name) {
-  for (AeadAlgorithm a :
-       {AeadAlgorithm::kAes128Gcm, AeadAlgorithm::kAes256Gcm,
-        AeadAlgorithm::kChaCha20Poly1305}) {
+  for (AeadAlgorithm a : {AeadAlgorithm::kAes128Gcm, AeadAlgorithm::kAes256Gcm,
+                          AeadAlgorithm::kChaCha20Poly1305}) {
     if (name.find(AeadAlgorithmName(a)) != std::string::npos) return a;
   }
   ADD_FAILURE() << "unknown algorithm " << name;
@@ -118,7 +117,8 @@ TEST_P(AeadKnownAnswerTest, SealAndOpenMatchVectors) {
 
     // Out of place.
     Bytes sealed(v.plaintext.size() + Aead::kTagSize);
-    ASSERT_TRUE(aead->Seal(v.nonce, v.aad, v.plaintext, absl::MakeSpan(sealed)));
+    ASSERT_TRUE(
+        aead->Seal(v.nonce, v.aad, v.plaintext, absl::MakeSpan(sealed)));
     Bytes expected = v.ciphertext;
     expected.insert(expected.end(), v.tag.begin(), v.tag.end());
     EXPECT_EQ(sealed, expected);
@@ -130,9 +130,9 @@ TEST_P(AeadKnownAnswerTest, SealAndOpenMatchVectors) {
     // In place.
     Bytes buffer = v.plaintext;
     buffer.resize(v.plaintext.size() + Aead::kTagSize);
-    ASSERT_TRUE(aead->Seal(v.nonce, v.aad,
-                           absl::MakeConstSpan(buffer.data(), v.plaintext.size()),
-                           absl::MakeSpan(buffer)));
+    ASSERT_TRUE(aead->Seal(
+        v.nonce, v.aad, absl::MakeConstSpan(buffer.data(), v.plaintext.size()),
+        absl::MakeSpan(buffer)));
     EXPECT_EQ(buffer, expected);
     ASSERT_TRUE(aead->Open(v.nonce, v.aad, buffer, absl::MakeSpan(buffer)));
     EXPECT_EQ(Bytes(buffer.begin(), buffer.begin() + v.plaintext.size()),
