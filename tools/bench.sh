@@ -2,17 +2,17 @@
 # Builds and runs every benchmark. Each prints JSON lines
 # {"name","value","unit"}; compare ratios from one run, not absolute figures
 # across machines. TUN figures need root.
+#   tools/bench.sh [--mib=N]   (MiB per TCP transfer, default 256)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 "$root/tools/setup.sh" >&2
 
-benchmarks=(//tests/bench:netstack_bench)
-bazel build -c opt "${benchmarks[@]}" >&2
+bazel build -c opt //sdk/tunnel/ipsec/esp:esp_bench //tests/bench:netstack_bench >&2
 bin=$(bazel info -c opt bazel-bin 2>/dev/null)
-for b in "${benchmarks[@]}"; do
-  path="$bin/${b#//}"
-  path="${path/://}"
-  "$path" "$@"
-done
+# ESP seal/open per algorithm, one core.
+"$bin/sdk/tunnel/ipsec/esp/esp_bench"
+# One-stream TCP: kernel reference, netstack over TUN and the plain UDP link,
+# and the SDK to the gateway over ESP.
+"$bin/tests/bench/netstack_bench" "$@"

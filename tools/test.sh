@@ -15,6 +15,9 @@ cd "$root"
 unit_targets=(//sdk/... //netstack/...)
 cross_thread_targets=(//sdk/event/... //netstack/...)
 
+# Seconds each fuzz target runs (tools/fuzz.sh runs longer by hand).
+fuzz_seconds=${STOW_FUZZ_SECONDS:-20}
+
 total_passed=0
 total_failed=0
 total_skipped=0
@@ -50,6 +53,16 @@ run plain "" //...
 run asan --config=asan "${unit_targets[@]}"
 run ubsan --config=ubsan "${unit_targets[@]}"
 run tsan --config=tsan "${cross_thread_targets[@]}"
+
+# Every fuzz target under libFuzzer for a short fixed time (one test each).
+echo "=== tools/fuzz.sh $fuzz_seconds"
+fuzz_out=$("$root/tools/fuzz.sh" "$fuzz_seconds")
+echo "$fuzz_out"
+fp=$(grep -c ': ok (' <<<"$fuzz_out")
+ff=$(grep -c 'FAILED' <<<"$fuzz_out")
+echo "--- fuzz: $fp passed, $ff failed, 0 skipped"
+total_passed=$((total_passed + fp))
+total_failed=$((total_failed + ff))
 
 total_failed=$((total_failed + infra_failed))
 echo "${total_passed} passed, ${total_failed} failed, ${total_skipped} skipped"

@@ -5,6 +5,10 @@
 //   tcp_kernel_to_netstack_tun   the kernel sends, lwIP receives, over TUN
 //   tcp_netstack_to_netstack_udp lwIP to lwIP in another process, UDP link
 //   tcp_netstack_from_netstack_udp  the other direction
+//   tcp_sdk_to_gateway_esp       an SDK session to the gateway process over
+//                                ESP in UDP (AES-128-GCM), into its discard
+//   tcp_sdk_from_gateway_esp     the gateway's HTTP /bytes to the SDK
+// with the ESP figures also as ratios of the plain UDP link's.
 // and each netstack figure as a ratio of the kernel reference, measured in
 // the same run. TUN figures need root; without it they are reported skipped.
 //
@@ -14,6 +18,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <utility>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -28,7 +34,11 @@
 #include "netstack/stack.h"
 #include "netstack/tcp.h"
 #include "netstack/testing/transfer.h"
+#include "samples/common/http_get.h"
+#include "sdk/crypto/random.h"
+#include "sdk/engine/esp_session.h"
 #include "sdk/event/uv_loop.h"
+#include "sdk/tunnel/ipsec/profile.h"
 #include "tests/integration/run_on_loop.h"
 #include "tests/integration/peer_process.h"
 #include "tests/integration/services.h"
@@ -272,6 +282,111 @@ UdpFigures UdpLinkBench(uint64_t bytes) {
   return f;
 }
 
+struct EspFigures {
+  double up = 0, down = 0;
+};
+
+// Counts a discard upload done when every byte is written and the server,
+// having read them all, closed its side.
+class Upload : public TcpConnection::Delegate {
+ public:
+  Upload(uint64_t bytes, std::function<void()> done)
+      : sender_(bytes, 5), done_(std::move(done)) {}
+  void Start(TcpConnection* conn) {
+    conn_ = conn;
+    conn->set_delegate(this);
+    sender_.Use(conn);
+  }
+  void OnConnected() override { sender_.OnConnected(); }
+  void OnWritable() override { sender_.OnWritable(); }
+  void OnReadable() override {
+    sender_.OnReadable();
+    if (conn_->peer_closed() && done_) std::exchange(done_, nullptr)();
+  }
+  void OnError(absl::Status status) override {
+    sender_.OnError(status);
+    if (done_) std::exchange(done_, nullptr)();
+  }
+  bool ok() const { return sender_.done() && sender_.error().ok(); }
+
+ private:
+  netstack::testing::BulkSender sender_;
+  TcpConnection* conn_ = nullptr;
+  std::function<void()> done_;
+};
+
+EspFigures EspBench(uint64_t bytes) {
+  EspFigures f;
+  ipsec::EspProfile profile;
+  profile.name = "bench";
+  profile.ipv4 = IpAddress::V4(10, 99, 0, 2);
+  const size_t n = ipsec::EspKeyMaterialLength(profile.keys.transform);
+  profile.keys.i2r = {0x1001, crypto::RandomVector(n)};
+  profile.keys.r2i = {0x2002, crypto::RandomVector(n)};
+  profile.gateway = *SocketAddress::Parse("127.0.0.1:4500");
+  const char* tmp = std::getenv("TMPDIR");
+  const std::string path =
+      absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/stow-bench-", getpid(),
+                   ".json");
+  {
+    std::FILE* out = std::fopen(path.c_str(), "w");
+    if (out == nullptr) return f;
+    std::fputs(ipsec::EspProfileToJson(profile).c_str(), out);
+    std::fclose(out);
+  }
+  auto peer = testing::PeerProcess::Start(
+      {testing::RunfilePath("samples/gateway/gateway"), "--listen=127.0.0.1:0",
+       "--client=" + path, "--stop_on_stdin_eof"});
+  std::remove(path.c_str());
+  if (!peer.ok()) return f;
+  profile.gateway = *SocketAddress::Parse((*peer)->ready_line());
+  std::unique_ptr<event::UvLoop> loop = *event::UvLoop::Start();
+  std::unique_ptr<netstack::Stack> stack;
+  std::unique_ptr<engine::EspSession> session;
+  RunOnLoop(loop.get(), [&] {
+    stack = *netstack::Stack::Create(loop.get());
+    session = *engine::EspSession::Start(loop.get(), stack.get(), profile);
+  });
+  const IpAddress gateway = IpAddress::V4(10, 99, 0, 1);
+  std::unique_ptr<Upload> up;
+  std::unique_ptr<TcpConnection> conn;
+  absl::Duration d = Timed(loop.get(), [&](std::function<void()> done) {
+    up = std::make_unique<Upload>(bytes, done);
+    conn = *TcpConnection::Connect(stack.get(), SocketAddress(gateway, 9),
+                                   up.get());
+    up->Start(conn.get());
+  });
+  bool ok = false;
+  RunOnLoop(loop.get(), [&] {
+    ok = up->ok();
+    conn.reset();
+  });
+  if (ok) f.up = Mbps(bytes, d);
+  std::unique_ptr<samples::HttpGet> get;
+  absl::Status result;
+  uint64_t received = 0;
+  d = Timed(loop.get(), [&](std::function<void()> done) {
+    samples::HttpGet::Callbacks cb;
+    cb.on_body = [&](absl::Span<const uint8_t> b) { received += b.size(); };
+    cb.on_done = [&, done](absl::Status s) {
+      result = s;
+      done();
+    };
+    get = *samples::HttpGet::Start(stack.get(), SocketAddress(gateway, 80),
+                                   absl::StrCat("/bytes?n=", bytes),
+                                   std::move(cb));
+  });
+  RunOnLoop(loop.get(), [&] { get.reset(); });
+  if (result.ok() && received == bytes) f.down = Mbps(bytes, d);
+  RunOnLoop(loop.get(), [&] {
+    session.reset();
+    stack.reset();
+  });
+  (*peer)->Stop();
+  (void)loop->Shutdown();
+  return f;
+}
+
 int Main(int argc, char** argv) {
   uint64_t mib = 256;
   for (int i = 1; i < argc; ++i) {
@@ -304,6 +419,15 @@ int Main(int argc, char** argv) {
   Emit("tcp_netstack_from_netstack_udp", u.down, "Mbit/s");
   ratio("tcp_netstack_to_netstack_udp", u.up);
   ratio("tcp_netstack_from_netstack_udp", u.down);
+  EspFigures e = EspBench(bytes);
+  Emit("tcp_sdk_to_gateway_esp", e.up, "Mbit/s");
+  Emit("tcp_sdk_from_gateway_esp", e.down, "Mbit/s");
+  if (u.up > 0) Emit("tcp_sdk_to_gateway_esp_vs_udp_link", e.up / u.up, "ratio");
+  if (u.down > 0) {
+    Emit("tcp_sdk_from_gateway_esp_vs_udp_link", e.down / u.down, "ratio");
+  }
+  ratio("tcp_sdk_to_gateway_esp", e.up);
+  ratio("tcp_sdk_from_gateway_esp", e.down);
   return 0;
 }
 

@@ -1,0 +1,248 @@
+// The Stowaway gateway: ESP in UDP from clients into a user-space netstack
+// that hosts the built-in services and port forwards. Needs no root.
+//
+//   gateway --client=client.json [--listen=127.0.0.1:4500]
+//           [--forward=10.99.0.1:8080=127.0.0.1:8000,...]
+//   gateway --write_profile=client.json [--profile_gateway=127.0.0.1:4500]
+//
+// Prints "READY <address>" on stdout once serving; logs one line per client
+// event on stderr; SIGINT or SIGTERM (or, with --stop_on_stdin_eof, the end
+// of its input) stops it cleanly.
+#include <unistd.h>
+
+#include <csignal>
+#include <condition_variable>
+#include <cstdio>
+#include <fstream>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "netstack/stack.h"
+#include "sdk/crypto/random.h"
+#include "sdk/event/fd_watcher.h"
+#include "sdk/event/signal_watcher.h"
+#include "sdk/event/uv_loop.h"
+#include "sdk/gateway/gateway.h"
+#include "sdk/tunnel/ipsec/profile.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:4500",
+          "UDP address for ESP in UDP (port 0: any free port)");
+ABSL_FLAG(std::vector<std::string>, client, {},
+          "client profile files (JSON, as the clients use them)");
+ABSL_FLAG(std::vector<std::string>, forward, {},
+          "port forwards VIRTUAL=HOST, e.g. 10.99.0.1:8080=127.0.0.1:8000");
+ABSL_FLAG(std::string, ipv4, "10.99.0.1/16", "the gateway's virtual IPv4");
+ABSL_FLAG(std::string, ipv6, "fd99::1",
+          "the gateway's virtual IPv6 (/64), empty for none");
+ABSL_FLAG(bool, stop_on_stdin_eof, false,
+          "also stop when standard input ends (for tests)");
+ABSL_FLAG(std::string, write_profile, "",
+          "write a new client profile with random keys to this file, exit");
+ABSL_FLAG(std::string, profile_gateway, "127.0.0.1:4500",
+          "with --write_profile: the gateway address clients use");
+ABSL_FLAG(std::string, profile_ipv4, "10.99.0.2",
+          "with --write_profile: the client's virtual IPv4");
+ABSL_FLAG(std::string, profile_ipv6, "fd99::2",
+          "with --write_profile: the client's virtual IPv6 (empty: none)");
+ABSL_FLAG(std::string, profile_algorithm, "aes128gcm16",
+          "with --write_profile: aes128gcm16, aes256gcm16, chacha20poly1305");
+
+namespace {
+
+using namespace stow;  // NOLINT: a program's one file.
+
+void Log(const std::string& line) {
+  std::fprintf(stderr, "%s gateway: %s\n",
+               absl::FormatTime("%H:%M:%E3S", absl::Now(), absl::LocalTimeZone())
+                   .c_str(),
+               line.c_str());
+}
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "gateway: %s\n", message.c_str());
+  return 1;
+}
+
+std::vector<uint8_t> RandomKey(size_t size) {
+  std::vector<uint8_t> key(size);
+  crypto::RandomBytes(absl::MakeSpan(key));
+  return key;
+}
+
+uint32_t RandomSpi() {
+  uint32_t spi = 0;
+  while (spi < 256) {
+    uint8_t b[4];
+    crypto::RandomBytes(absl::MakeSpan(b));
+    spi = (uint32_t{b[0]} << 24) | (b[1] << 16) | (b[2] << 8) | b[3];
+  }
+  return spi;
+}
+
+int WriteProfile(const std::string& path) {
+  // Built as JSON text and read back through the parser, so every check a
+  // loaded profile gets applies here too.
+  std::string ipv6 = absl::GetFlag(FLAGS_profile_ipv6);
+  std::string algorithm = absl::GetFlag(FLAGS_profile_algorithm);
+  auto probe = ipsec::ParseEspProfile(absl::StrCat(
+      R"({"gateway":")", absl::GetFlag(FLAGS_profile_gateway),
+      R"(","ipv4":")", absl::GetFlag(FLAGS_profile_ipv4), R"(",)",
+      ipv6.empty() ? "" : absl::StrCat(R"("ipv6":")", ipv6, R"(",)"),
+      R"("esp":{"algorithm":")", algorithm,
+      R"(","i2r":{"spi":256,"key":""},"r2i":{"spi":257,"key":""}}})"));
+  // The probe fails on the empty keys (after everything else is checked);
+  // any other failure is the user's input.
+  if (!probe.ok() &&
+      probe.status().message().find("esp.i2r.key") == std::string::npos) {
+    return Fail(std::string(probe.status().message()));
+  }
+  ipsec::EspProfile profile;
+  profile.name = "demo";
+  profile.gateway = *SocketAddress::Parse(absl::GetFlag(FLAGS_profile_gateway));
+  profile.ipv4 = *IpAddress::Parse(absl::GetFlag(FLAGS_profile_ipv4));
+  if (!ipv6.empty()) profile.ipv6 = *IpAddress::Parse(ipv6);
+  for (ipsec::EspTransform t :
+       {ipsec::EspTransform::kAes128Gcm16, ipsec::EspTransform::kAes256Gcm16,
+        ipsec::EspTransform::kChaCha20Poly1305}) {
+    if (ipsec::EspTransformName(t) == algorithm) profile.keys.transform = t;
+  }
+  const size_t key_size = ipsec::EspKeyMaterialLength(profile.keys.transform);
+  profile.keys.i2r = {RandomSpi(), RandomKey(key_size)};
+  do {
+    profile.keys.r2i = {RandomSpi(), RandomKey(key_size)};
+  } while (profile.keys.r2i.spi == profile.keys.i2r.spi);
+  std::ofstream out(path, std::ios::trunc);
+  out << ipsec::EspProfileToJson(profile);
+  out.close();
+  if (!out) return Fail(absl::StrCat(path, ": cannot write"));
+  return 0;
+}
+
+// Set from the loop thread, awaited by main.
+class StopSignal {
+ public:
+  void Stop(const std::string& why) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopped_) why_ = why;
+    stopped_ = true;
+    cv_.notify_all();
+  }
+  std::string Wait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return stopped_; });
+    return why_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopped_ = false;
+  std::string why_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "The Stowaway gateway: ESP in UDP into a user-space netstack with "
+      "built-in services.\n  gateway --client=client.json "
+      "[--listen=127.0.0.1:4500]\n  gateway --write_profile=client.json");
+  absl::ParseCommandLine(argc, argv);
+  if (!absl::GetFlag(FLAGS_write_profile).empty()) {
+    return WriteProfile(absl::GetFlag(FLAGS_write_profile));
+  }
+  auto config = gateway::GatewayConfigFromFlags(
+      absl::GetFlag(FLAGS_listen), absl::GetFlag(FLAGS_client),
+      absl::GetFlag(FLAGS_forward), absl::GetFlag(FLAGS_ipv4),
+      absl::GetFlag(FLAGS_ipv6));
+  if (!config.ok()) return Fail(std::string(config.status().message()));
+  if (config->clients.empty()) {
+    Log("no --client profiles: nobody can connect yet");
+  }
+  config->log = Log;
+
+  auto loop = event::UvLoop::Start();
+  if (!loop.ok()) return Fail(loop.status().ToString());
+  StopSignal stop;
+  std::unique_ptr<netstack::Stack> stack;
+  std::unique_ptr<gateway::Gateway> gw;
+  std::vector<std::unique_ptr<event::SignalWatcher>> signals;
+  std::unique_ptr<event::FdWatcher> stdin_watcher;
+  absl::Status started;
+  absl::Status ran = (*loop)->RunSync([&] {
+    auto s = netstack::Stack::Create(loop->get());
+    if (!s.ok()) {
+      started = s.status();
+      return;
+    }
+    stack = *std::move(s);
+    auto g = gateway::Gateway::Start(loop->get(), stack.get(),
+                                     *std::move(config));
+    if (!g.ok()) {
+      started = g.status();
+      return;
+    }
+    gw = *std::move(g);
+    for (int signum : {SIGINT, SIGTERM}) {
+      auto w = event::SignalWatcher::Create(
+          loop->get(), signum, [&stop](int sig) {
+            stop.Stop(sig == SIGINT ? "SIGINT" : "SIGTERM");
+          });
+      if (!w.ok()) {
+        started = w.status();
+        return;
+      }
+      signals.push_back(*std::move(w));
+    }
+    if (absl::GetFlag(FLAGS_stop_on_stdin_eof)) {
+      auto w = event::FdWatcher::Create(loop->get(), STDIN_FILENO);
+      if (!w.ok()) {
+        started = w.status();
+        return;
+      }
+      stdin_watcher = *std::move(w);
+      started = stdin_watcher->Start(true, false, [&stop](bool, bool) {
+        char buf[256];
+        const ssize_t n = ::read(STDIN_FILENO, buf, sizeof(buf));
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+          stop.Stop("end of input");
+        }
+      });
+    }
+  });
+  if (ran.ok() && started.ok()) {
+    Log(absl::StrCat("listening on ", gw->local_address().ToString(),
+                     " (ESP in UDP), virtual address ",
+                     absl::GetFlag(FLAGS_ipv4),
+                     absl::GetFlag(FLAGS_ipv6).empty()
+                         ? ""
+                         : absl::StrCat(", ", absl::GetFlag(FLAGS_ipv6)),
+                     ", ", absl::GetFlag(FLAGS_client).size(),
+                     " client profile(s)"));
+    std::printf("READY %s\n", gw->local_address().ToString().c_str());
+    std::fflush(stdout);
+    Log(absl::StrCat("stopping (", stop.Wait(), ")"));
+  }
+  absl::Status torn = (*loop)->RunSync([&] {
+    stdin_watcher.reset();
+    signals.clear();
+    gw.reset();
+    stack.reset();
+  });
+  absl::Status shut = (*loop)->Shutdown();
+  if (!ran.ok()) return Fail(ran.ToString());
+  if (!started.ok()) return Fail(std::string(started.message()));
+  if (!torn.ok() || !shut.ok()) {
+    return Fail(absl::StrCat("unclean shutdown: ", torn.ToString(), " ",
+                             shut.ToString()));
+  }
+  Log("stopped");
+  return 0;
+}

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The demo: sets up what is missing, builds, starts the gateway on 127.0.0.1,
+# and runs the demo client through an ESP tunnel to it (status page, a
+# 100 MiB download with its SHA-256 checked, ping, counters). Stops the
+# gateway and exits 0 when everything worked.
+#   tools/demo.sh [MIB]
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+mib=${1:-100}
+
+"$root/tools/setup.sh"
+echo "== building"
+bazel build //samples/gateway //samples/demo 2>&1 | tail -1
+bin=$(bazel info bazel-bin 2>/dev/null)
+
+work=$(mktemp -d)
+gateway_pid=
+cleanup() {
+  if [ -n "$gateway_pid" ] && kill -0 "$gateway_pid" 2>/dev/null; then
+    kill -TERM "$gateway_pid" 2>/dev/null || true
+    wait "$gateway_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# One profile with fresh random keys; the gateway loads it as its client.
+"$bin/samples/gateway/gateway" --write_profile="$work/client.json"
+
+# start_gateway ADDRESS: starts it in the background; 0 once it is READY.
+start_gateway() {
+  : >"$work/gateway.out"
+  "$bin/samples/gateway/gateway" --listen="$1" --client="$work/client.json" \
+    >"$work/gateway.out" 2>"$work/gateway.log" &
+  gateway_pid=$!
+  for _ in $(seq 150); do
+    grep -q '^READY ' "$work/gateway.out" && return 0
+    kill -0 "$gateway_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  wait "$gateway_pid" 2>/dev/null || true
+  gateway_pid=
+  return 1
+}
+
+echo "== starting the gateway"
+if ! start_gateway 127.0.0.1:4500; then
+  cat "$work/gateway.log" >&2
+  echo "(port 4500 unavailable: using any free port)"
+  start_gateway 127.0.0.1:0 || { cat "$work/gateway.log" >&2; exit 1; }
+fi
+address=$(sed -n 's/^READY //p' "$work/gateway.out")
+cat "$work/gateway.log"
+shown=$(wc -l <"$work/gateway.log")
+
+status=0
+"$bin/samples/demo/demo" --profile="$work/client.json" --gateway="$address" \
+  --mib="$mib" || status=$?
+
+echo
+echo "== stopping the gateway"
+kill -TERM "$gateway_pid"
+gateway_status=0
+wait "$gateway_pid" || gateway_status=$?
+gateway_pid=
+tail -n +"$((shown + 1))" "$work/gateway.log"
+if [ "$status" -ne 0 ] || [ "$gateway_status" -ne 0 ]; then
+  echo "demo FAILED (demo exit $status, gateway exit $gateway_status)"
+  exit 1
+fi
+echo "demo OK"
