@@ -59,6 +59,20 @@ void TcpSocket::CloseHandle() {
   tcp_ = nullptr;
 }
 
+void TcpSocket::Reset() {
+  if (tcp_ == nullptr) return;
+  uv_tcp_t* tcp = tcp_;
+  tcp_ = nullptr;
+  reinterpret_cast<uv_handle_t*>(tcp)->data = nullptr;
+  // libuv refuses a reset once shutdown() was called (UV_EINVAL): then a
+  // normal close is all that is left.
+  if (uv_tcp_close_reset(tcp, [](uv_handle_t* closed) {
+        delete reinterpret_cast<uv_tcp_t*>(closed);
+      }) != 0) {
+    internal::CloseAndDelete(tcp);
+  }
+}
+
 void TcpSocket::SetDelegate(Delegate* delegate) {
   delegate_ = delegate;
   UpdateReading();

@@ -83,6 +83,12 @@ class TcpSocket : private internal::HandleOwner {
   // kFailedPrecondition unless connecting or connected and not shut down.
   absl::Status ShutdownWrite();
 
+  // Closes the socket with a reset (RST, SO_LINGER 0) instead of FIN:
+  // queued bytes are dropped and the peer sees ECONNRESET. No callback
+  // follows; the object may then only be destroyed. A socket that never
+  // connected, or whose write side was shut down, is closed normally.
+  void Reset();
+
   absl::StatusOr<SocketAddress> LocalAddress() const;
   absl::StatusOr<SocketAddress> PeerAddress() const;
 
@@ -136,6 +142,12 @@ class TcpListener : private internal::HandleOwner {
   // Binds to `address` (port 0 picks a free port) and listens.
   // kAlreadyExists, naming the address, when it is in use.
   absl::Status Listen(const SocketAddress& address, int backlog);
+
+  // Closes the socket with a reset (RST, SO_LINGER 0) instead of FIN:
+  // queued bytes are dropped and the peer sees ECONNRESET. No callback
+  // follows; the object may then only be destroyed. A socket that never
+  // connected, or whose write side was shut down, is closed normally.
+  void Reset();
 
   absl::StatusOr<SocketAddress> LocalAddress() const;
 

@@ -298,6 +298,20 @@ TEST_F(TcpSocketTest, PeerResetIsAnError) {
   EXPECT_EQ(write.code(), absl::StatusCode::kFailedPrecondition);
 }
 
+TEST_F(TcpSocketTest, ResetSendsRstNotFin) {
+  Connect();
+  // Nothing unread anywhere: a plain close would be a FIN (EOF at the
+  // peer); Reset() must make it an error instead.
+  Run([&] {
+    server_.socket->Reset();
+    server_.socket.reset();
+  });
+  ASSERT_TRUE(client_.failed.WaitForNotificationWithTimeout(kTimeout));
+  EXPECT_EQ(client_.error.code(), absl::StatusCode::kUnavailable)
+      << client_.error;
+  EXPECT_FALSE(client_.eof.HasBeenNotified());
+}
+
 TEST_F(TcpSocketTest, CallsInTheWrongStateFail) {
   absl::Status write, shutdown, second_connect;
   Run([&] {

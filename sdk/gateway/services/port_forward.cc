@@ -285,10 +285,11 @@ class PortForward::Relay {
     End(/*error=*/false);
   }
 
-  // The virtual client reset (or the stack aborted) its connection: close
-  // the host side.
+  // The virtual client reset (or the stack aborted) its connection: reset
+  // the host side too.
   void OnVirtualError() {
     if (done_) return;
+    if (host_ != nullptr) host_->Reset();
     host_.reset();
     End(/*error=*/true);
   }

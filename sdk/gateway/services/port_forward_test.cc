@@ -519,7 +519,7 @@ TEST_F(PortForwardTest, HostCloseReachesTheClientAsFin) {
   EXPECT_EQ(Counters().errors, 0u);
 }
 
-TEST_F(PortForwardTest, ClientResetClosesTheHostSide) {
+TEST_F(PortForwardTest, ClientResetResetsTheHostSide) {
   StartForward(SocketAddress(kV4, 8085), {});
   Client client;
   client.conn = Connect(SocketAddress(kV4, 8085), &client);
@@ -528,6 +528,8 @@ TEST_F(PortForwardTest, ClientResetClosesTheHostSide) {
   HostPeer* peer = nullptr;
   Run([&] { peer = host_->peers[0].get(); });
   ASSERT_TRUE(Await([&] { return peer->eof() || !peer->error().ok(); }));
+  // A reset, not a FIN: the host sees an error.
+  EXPECT_FALSE(peer->error().ok());
   ASSERT_TRUE(Await([&] { return forward_->live_relays() == 0; }));
   EXPECT_EQ(Counters().errors, 1u);
 }
