@@ -19,6 +19,7 @@ all=(
   //sdk/tunnel/ipsec/esp/fuzz:udp_encap_demux_fuzzer
   //sdk/gateway/services/fuzz:http_request_fuzzer
   //sdk/tunnel/ipsec/ike/crypto/fuzz:ike_fragment_fuzzer
+  //sdk/tunnel/ipsec/ike/codec/fuzz:ike_message_fuzzer
 )
 targets=("${@:-${all[@]}}")
 [ $# -eq 0 ] && targets=("${all[@]}")
