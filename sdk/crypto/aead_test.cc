@@ -1,75 +1,15 @@
 #include "sdk/crypto/aead.h"
 
-#include <cstdlib>
-#include <fstream>
-#include <map>
 #include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "sdk/crypto/testing/kat_reader.h"
 
 namespace stow::crypto {
 namespace {
 
 using Bytes = std::vector<uint8_t>;
-
-std::string TestDataPath(const std::string& name) {
-  const char* dir = std::getenv("TEST_SRCDIR");
-  std::string base = dir != nullptr ? std::string(dir) + "/stowaway/" : "";
-  return base + "sdk/crypto/testdata/" + name;
-}
-
-Bytes FromHex(const std::string& hex) {
-  Bytes out;
-  std::string digits;
-  for (char c : hex) {
-    if (!std::isspace(static_cast<unsigned char>(c))) digits.push_back(c);
-  }
-  EXPECT_EQ(digits.size() % 2, 0u) << hex;
-  for (size_t i = 0; i + 1 < digits.size(); i += 2) {
-    out.push_back(
-        static_cast<uint8_t>(std::stoi(digits.substr(i, 2), nullptr, 16)));
-  }
-  return out;
-}
-
-using Case = std::map<std::string, std::string>;
-
-// Reads "field = value" cases separated by blank lines; an indented line
-// continues the previous field; '#' starts a comment line.
-std::vector<Case> ReadCases(const std::string& name) {
-  std::ifstream in(TestDataPath(name));
-  EXPECT_TRUE(in.good()) << TestDataPath(name);
-  std::vector<Case> cases;
-  Case current;
-  std::string last_field;
-  std::string line;
-  auto flush = [&] {
-    if (!current.empty()) cases.push_back(current);
-    current.clear();
-    last_field.clear();
-  };
-  while (std::getline(in, line)) {
-    if (!line.empty() && line[0] == '#') continue;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) {
-      flush();
-      continue;
-    }
-    if (line[0] == ' ' || line[0] == '\t') {
-      current[last_field] += line;
-      continue;
-    }
-    size_t eq = line.find('=');
-    EXPECT_NE(eq, std::string::npos) << line;
-    std::string field = line.substr(0, eq);
-    while (!field.empty() && field.back() == ' ') field.pop_back();
-    std::string value = line.substr(eq + 1);
-    current[field] = value;
-    last_field = field;
-  }
-  flush();
-  return cases;
-}
 
 AeadAlgorithm AlgorithmFromName(const std::string& name) {
   for (AeadAlgorithm a : {AeadAlgorithm::kAes128Gcm, AeadAlgorithm::kAes256Gcm,
@@ -88,16 +28,19 @@ struct Vector {
 
 std::vector<Vector> LoadVectors(const std::string& file) {
   std::vector<Vector> out;
-  for (const Case& c : ReadCases(file)) {
+  auto records = testing::ReadKatFile("sdk/crypto/testdata/" + file);
+  EXPECT_TRUE(records.ok()) << records.status();
+  if (!records.ok()) return out;
+  for (const testing::KatRecord& c : *records) {
     Vector v;
-    v.name = c.at("name");
-    v.algorithm = AlgorithmFromName(c.at("algorithm"));
-    v.key = FromHex(c.at("key"));
-    v.nonce = FromHex(c.at("nonce"));
-    v.aad = FromHex(c.at("aad"));
-    v.plaintext = FromHex(c.at("plaintext"));
-    v.ciphertext = FromHex(c.at("ciphertext"));
-    v.tag = FromHex(c.at("tag"));
+    v.name = c.Text("name");
+    v.algorithm = AlgorithmFromName(c.Text("algorithm"));
+    v.key = c.Bytes("key");
+    v.nonce = c.Bytes("nonce");
+    v.aad = c.Bytes("aad");
+    v.plaintext = c.Bytes("plaintext");
+    v.ciphertext = c.Bytes("ciphertext");
+    v.tag = c.Bytes("tag");
     out.push_back(v);
   }
   return out;

@@ -6,7 +6,7 @@
 
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
-#include "sdk/crypto/testdata/kat_reader.h"
+#include "sdk/crypto/testing/kat_reader.h"
 
 namespace stow::crypto {
 namespace {

@@ -7,7 +7,7 @@
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
 #include "sdk/crypto/hmac.h"
-#include "sdk/crypto/testdata/kat_reader.h"
+#include "sdk/crypto/testing/kat_reader.h"
 
 namespace stow::crypto {
 namespace {

@@ -1,10 +1,7 @@
 #include "sdk/tunnel/ipsec/esp/sa.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <map>
 #include <random>
 #include <string>
 #include <tuple>
@@ -12,6 +9,7 @@
 
 #include "gtest/gtest.h"
 #include "sdk/crypto/aead.h"
+#include "sdk/crypto/testing/kat_reader.h"
 
 namespace stow::esp {
 namespace {
@@ -23,61 +21,13 @@ const absl::Time kCreated = absl::FromUnixSeconds(1700000000);
 
 // --- Test data ---------------------------------------------------------------
 
-std::string TestDataPath(const std::string& name) {
-  const char* dir = std::getenv("TEST_SRCDIR");
-  std::string base = dir != nullptr ? std::string(dir) + "/stowaway/" : "";
-  return base + "sdk/tunnel/ipsec/esp/testdata/" + name;
-}
-
-Bytes FromHex(const std::string& hex) {
-  Bytes out;
-  std::string digits;
-  for (char c : hex) {
-    if (!std::isspace(static_cast<unsigned char>(c))) digits.push_back(c);
-  }
-  EXPECT_EQ(digits.size() % 2, 0u) << hex;
-  for (size_t i = 0; i + 1 < digits.size(); i += 2) {
-    out.push_back(
-        static_cast<uint8_t>(std::stoi(digits.substr(i, 2), nullptr, 16)));
-  }
-  return out;
-}
-
-using Case = std::map<std::string, std::string>;
-
-// "field = value" lines, indented continuation lines, '#' comments, cases
-// separated by blank lines.
-std::vector<Case> ReadCases(const std::string& name) {
-  std::ifstream in(TestDataPath(name));
-  EXPECT_TRUE(in.good()) << TestDataPath(name);
-  std::vector<Case> cases;
-  Case current;
-  std::string last_field, line;
-  auto flush = [&] {
-    if (!current.empty()) cases.push_back(current);
-    current.clear();
-  };
-  while (std::getline(in, line)) {
-    if (!line.empty() && line[0] == '#') continue;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) {
-      flush();
-      continue;
-    }
-    if (line[0] == ' ' || line[0] == '\t') {
-      current[last_field] += line;
-      continue;
-    }
-    size_t eq = line.find('=');
-    EXPECT_NE(eq, std::string::npos) << line;
-    std::string field = line.substr(0, eq);
-    while (!field.empty() && field.back() == ' ') field.pop_back();
-    std::string value = line.substr(eq + 1);
-    while (!value.empty() && value.front() == ' ') value.erase(0, 1);
-    current[field] = value;
-    last_field = field;
-  }
-  flush();
-  return cases;
+// The known answers in testdata/esp_vectors.txt.
+std::vector<crypto::testing::KatRecord> EspVectors() {
+  auto records = crypto::testing::ReadKatFile(
+      "sdk/tunnel/ipsec/esp/testdata/esp_vectors.txt");
+  EXPECT_TRUE(records.ok()) << records.status();
+  return records.ok() ? *std::move(records)
+                      : std::vector<crypto::testing::KatRecord>();
 }
 
 Algorithm AlgorithmFromName(const std::string& name) {
@@ -239,31 +189,31 @@ Bytes Plaintext(const Bytes& inner, size_t pad, uint8_t next_header) {
 // --- Known answers -----------------------------------------------------------
 
 TEST(EspKnownAnswerTest, PublishedPacketsOpen) {
-  std::vector<Case> cases = ReadCases("esp_vectors.txt");
+  std::vector<crypto::testing::KatRecord> cases = EspVectors();
   ASSERT_GE(cases.size(), 4u);
-  for (const Case& c : cases) {
-    SCOPED_TRACE(c.at("name"));
+  for (const crypto::testing::KatRecord& c : cases) {
+    SCOPED_TRACE(c.Text("name"));
     SaConfig config =
-        Config(AlgorithmFromName(c.at("algorithm")), c.at("esn") == "1");
-    Bytes spi = FromHex(c.at("spi"));
+        Config(AlgorithmFromName(c.Text("algorithm")), c.Text("esn") == "1");
+    Bytes spi = c.Bytes("spi");
     config.spi =
         (uint32_t{spi[0]} << 24) | (spi[1] << 16) | (spi[2] << 8) | spi[3];
-    Bytes key = FromHex(c.at("key_material"));
-    Bytes packet = FromHex(c.at("packet"));
+    Bytes key = c.Bytes("key_material");
+    Bytes packet = c.Bytes("packet");
     ASSERT_EQ(PeekSpi(packet).value_or(0), config.spi);
 
     for (bool in_place : {false, true}) {
       auto sa = MakeInbound(config, key);
       Opened o = in_place ? OpenInPlace(*sa, packet) : Open(*sa, packet);
-      ASSERT_STREQ(OpenResultName(o.result), c.at("result").c_str());
+      ASSERT_STREQ(OpenResultName(o.result), c.Text("result").c_str());
       // The ICV verified either way: the window moved, a replay is caught.
-      EXPECT_EQ(sa->replay_window().top(), std::stoull(c.at("sequence")));
+      EXPECT_EQ(sa->replay_window().top(), std::stoull(c.Text("sequence")));
       EXPECT_EQ(Open(*sa, packet).result, OpenResult::kReplay);
       EXPECT_EQ(sa->counters().replay, 1u);
       if (o.result == OpenResult::kOk) {
-        EXPECT_EQ(o.inner, FromHex(c.at("inner")));
-        EXPECT_EQ(o.next_header, std::stoi(c.at("next_header")));
-        EXPECT_EQ(o.sequence, std::stoull(c.at("sequence")));
+        EXPECT_EQ(o.inner, c.Bytes("inner"));
+        EXPECT_EQ(o.next_header, std::stoi(c.Text("next_header")));
+        EXPECT_EQ(o.sequence, std::stoull(c.Text("sequence")));
         EXPECT_EQ(sa->counters().packets, 1u);
         EXPECT_EQ(sa->counters().bytes, o.inner.size());
       } else {
@@ -278,10 +228,12 @@ TEST(EspKnownAnswerTest, PublishedPacketsOpen) {
 // number (the RFC's example uses another IV), so compare with the RFC's
 // construction at IV = 5: same key, SPI, sequence number, padding, trailer.
 TEST(EspKnownAnswerTest, SealFollowsRfc7634Construction) {
-  Case rfc = ReadCases("esp_vectors.txt").at(0);
-  ASSERT_EQ(rfc.at("name"), "RFC 7634 Appendix A");
-  Bytes key = FromHex(rfc.at("key_material"));
-  Bytes inner = FromHex(rfc.at("inner"));
+  std::vector<crypto::testing::KatRecord> vectors = EspVectors();
+  ASSERT_FALSE(vectors.empty());
+  const crypto::testing::KatRecord& rfc = vectors[0];
+  ASSERT_EQ(rfc.Text("name"), "RFC 7634 Appendix A");
+  Bytes key = rfc.Bytes("key_material");
+  Bytes inner = rfc.Bytes("inner");
   for (bool esn : {false, true}) {
     SCOPED_TRACE(esn);
     SaConfig config = Config(Algorithm::kChaCha20Poly1305, esn, 0x01020304);

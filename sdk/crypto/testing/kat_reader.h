@@ -1,11 +1,12 @@
-// Reads the known-answer files in sdk/crypto/testdata (test-only).
+// Reads known-answer files (test-only): sdk/crypto/testdata, the ESP and
+// IKE test data.
 //
 // Format: `#` starts a comment line; records are separated by blank lines;
 // each line is `name = value`, and a line that starts with whitespace
 // continues the previous value. A value is hex (whitespace inside ignored,
 // either case) or "quoted text" taken byte for byte (no escapes).
-#ifndef STOWAWAY_SDK_CRYPTO_TESTDATA_KAT_READER_H_
-#define STOWAWAY_SDK_CRYPTO_TESTDATA_KAT_READER_H_
+#ifndef STOWAWAY_SDK_CRYPTO_TESTING_KAT_READER_H_
+#define STOWAWAY_SDK_CRYPTO_TESTING_KAT_READER_H_
 
 #include <cstdint>
 #include <functional>
@@ -57,4 +58,4 @@ std::vector<uint8_t> Hex(absl::string_view hex);
 
 }  // namespace stow::crypto::testing
 
-#endif  // STOWAWAY_SDK_CRYPTO_TESTDATA_KAT_READER_H_
+#endif  // STOWAWAY_SDK_CRYPTO_TESTING_KAT_READER_H_

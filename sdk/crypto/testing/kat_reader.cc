@@ -1,4 +1,4 @@
-#include "sdk/crypto/testdata/kat_reader.h"
+#include "sdk/crypto/testing/kat_reader.h"
 
 #include <cstdio>
 #include <cstdlib>
