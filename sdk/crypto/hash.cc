@@ -5,10 +5,12 @@
 #include <cstdio>
 #include <cstdlib>
 
-namespace stow::crypto {
-namespace {
+#include "sdk/crypto/evp_md.h"
 
-const EVP_MD* Md(HashAlgorithm algorithm) {
+namespace stow::crypto {
+namespace internal {
+
+const EVP_MD* EvpMd(HashAlgorithm algorithm) {
   switch (algorithm) {
     case HashAlgorithm::kSha1:
       return EVP_sha1();
@@ -24,18 +26,18 @@ const EVP_MD* Md(HashAlgorithm algorithm) {
   std::abort();
 }
 
-// BoringSSL's digest functions fail only on allocation failure; treat that
-// like operator new does.
 void CheckOk(int rc, const char* what) {
   if (rc == 1) return;
   std::fprintf(stderr, "stow::crypto: %s failed\n", what);
   std::abort();
 }
 
-}  // namespace
+}  // namespace internal
+
+using internal::CheckOk;
 
 size_t HashLength(HashAlgorithm algorithm) {
-  return EVP_MD_size(Md(algorithm));
+  return EVP_MD_size(internal::EvpMd(algorithm));
 }
 
 absl::string_view HashName(HashAlgorithm algorithm) {
@@ -54,7 +56,7 @@ absl::string_view HashName(HashAlgorithm algorithm) {
 
 std::vector<uint8_t> Hash(HashAlgorithm algorithm,
                           absl::Span<const uint8_t> data) {
-  const EVP_MD* md = Md(algorithm);
+  const EVP_MD* md = internal::EvpMd(algorithm);
   std::vector<uint8_t> out(EVP_MD_size(md));
   unsigned int length = 0;
   CheckOk(EVP_Digest(data.data(), data.size(), out.data(), &length, md,
@@ -69,7 +71,7 @@ struct Hasher::State {
 
 Hasher::Hasher(HashAlgorithm algorithm)
     : algorithm_(algorithm), state_(std::make_unique<State>()) {
-  CheckOk(EVP_DigestInit_ex(state_->ctx.get(), Md(algorithm_), nullptr),
+  CheckOk(EVP_DigestInit_ex(state_->ctx.get(), internal::EvpMd(algorithm_), nullptr),
           "EVP_DigestInit_ex");
 }
 
@@ -85,7 +87,7 @@ std::vector<uint8_t> Hasher::Finish() {
   unsigned int length = 0;
   CheckOk(EVP_DigestFinal_ex(state_->ctx.get(), out.data(), &length),
           "EVP_DigestFinal_ex");
-  CheckOk(EVP_DigestInit_ex(state_->ctx.get(), Md(algorithm_), nullptr),
+  CheckOk(EVP_DigestInit_ex(state_->ctx.get(), internal::EvpMd(algorithm_), nullptr),
           "EVP_DigestInit_ex");
   return out;
 }

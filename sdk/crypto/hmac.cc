@@ -4,45 +4,18 @@
 #include <openssl/hmac.h>
 #include <openssl/mem.h>
 
-#include <cstdio>
-#include <cstdlib>
-
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "sdk/crypto/evp_md.h"
 
 namespace stow::crypto {
-namespace {
 
-const EVP_MD* Md(HashAlgorithm algorithm) {
-  switch (algorithm) {
-    case HashAlgorithm::kSha1:
-      return EVP_sha1();
-    case HashAlgorithm::kSha256:
-      return EVP_sha256();
-    case HashAlgorithm::kSha384:
-      return EVP_sha384();
-    case HashAlgorithm::kSha512:
-      return EVP_sha512();
-  }
-  std::fprintf(stderr, "stow::crypto: bad HashAlgorithm %d\n",
-               static_cast<int>(algorithm));
-  std::abort();
-}
-
-// BoringSSL's HMAC functions fail only on allocation failure; treat that
-// like operator new does.
-void CheckOk(int rc, const char* what) {
-  if (rc == 1) return;
-  std::fprintf(stderr, "stow::crypto: %s failed\n", what);
-  std::abort();
-}
-
-}  // namespace
+using internal::CheckOk;
 
 std::vector<uint8_t> Hmac(HashAlgorithm algorithm,
                           absl::Span<const uint8_t> key,
                           absl::Span<const uint8_t> data) {
-  const EVP_MD* md = Md(algorithm);
+  const EVP_MD* md = internal::EvpMd(algorithm);
   std::vector<uint8_t> out(EVP_MD_size(md));
   unsigned int length = 0;
   if (HMAC(md, key.data(), key.size(), data.data(), data.size(), out.data(),
@@ -95,7 +68,7 @@ HmacContext::HmacContext(HashAlgorithm algorithm,
   // empty key must still pass a non-null pointer.
   static const uint8_t kEmpty = 0;
   const uint8_t* key_data = key.empty() ? &kEmpty : key.data();
-  CheckOk(HMAC_Init_ex(state_->ctx.get(), key_data, key.size(), Md(algorithm),
+  CheckOk(HMAC_Init_ex(state_->ctx.get(), key_data, key.size(), internal::EvpMd(algorithm),
                        nullptr),
           "HMAC_Init_ex");
 }
