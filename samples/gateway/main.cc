@@ -108,12 +108,10 @@ int WriteProfile(const std::string& path) {
   profile.gateway = *SocketAddress::Parse(absl::GetFlag(FLAGS_profile_gateway));
   profile.ipv4 = *IpAddress::Parse(absl::GetFlag(FLAGS_profile_ipv4));
   if (!ipv6.empty()) profile.ipv6 = *IpAddress::Parse(ipv6);
-  for (ipsec::EspTransform t :
-       {ipsec::EspTransform::kAes128Gcm16, ipsec::EspTransform::kAes256Gcm16,
-        ipsec::EspTransform::kChaCha20Poly1305}) {
-    if (ipsec::EspTransformName(t) == algorithm) profile.keys.transform = t;
+  for (esp::Algorithm t : esp::kAlgorithms) {
+    if (esp::AlgorithmName(t) == algorithm) profile.keys.transform = t;
   }
-  const size_t key_size = ipsec::EspKeyMaterialLength(profile.keys.transform);
+  const size_t key_size = esp::KeyMaterialSize(profile.keys.transform);
   profile.keys.i2r = {RandomSpi(), RandomKey(key_size)};
   do {
     profile.keys.r2i = {RandomSpi(), RandomKey(key_size)};

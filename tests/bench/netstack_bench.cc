@@ -320,7 +320,7 @@ EspFigures EspBench(uint64_t bytes) {
   ipsec::EspProfile profile;
   profile.name = "bench";
   profile.ipv4 = IpAddress::V4(10, 99, 0, 2);
-  const size_t n = ipsec::EspKeyMaterialLength(profile.keys.transform);
+  const size_t n = esp::KeyMaterialSize(profile.keys.transform);
   profile.keys.i2r = {0x1001, crypto::RandomVector(n)};
   profile.keys.r2i = {0x2002, crypto::RandomVector(n)};
   profile.gateway = *SocketAddress::Parse("127.0.0.1:4500");

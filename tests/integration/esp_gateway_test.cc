@@ -42,14 +42,14 @@ constexpr uint64_t kBytes = 64ull << 20;
 const IpAddress kGatewayV4 = IpAddress::V4(10, 99, 0, 1);
 const IpAddress kGatewayV6 = *IpAddress::Parse("fd99::1");
 
-ipsec::EspProfile NewProfile(ipsec::EspTransform transform) {
+ipsec::EspProfile NewProfile(esp::Algorithm transform) {
   ipsec::EspProfile p;
   p.name = "test-client";
   p.gateway = *SocketAddress::Parse("127.0.0.1:4500");  // Replaced later.
   p.ipv4 = IpAddress::V4(10, 99, 0, 2);
   p.ipv6 = *IpAddress::Parse("fd99::2");
   p.keys.transform = transform;
-  const size_t n = ipsec::EspKeyMaterialLength(transform);
+  const size_t n = esp::KeyMaterialSize(transform);
   p.keys.i2r = {0x1000 + crypto::RandomUint32() % 0x10000,
                 crypto::RandomVector(n)};
   p.keys.r2i = {0x20000 + crypto::RandomUint32() % 0x10000,
@@ -87,11 +87,11 @@ class EspGatewayTest : public ::testing::Test {
  protected:
   // Starts the gateway process with a fresh client profile, and the
   // session (through an impairing relay when `impairment` is not none).
-  void Start(ipsec::EspTransform transform = ipsec::EspTransform::kAes128Gcm16,
+  void Start(esp::Algorithm transform = esp::Algorithm::kAes128Gcm16,
              const netstack::Impairment& impairment = netstack::Impairment()) {
     profile_ = NewProfile(transform);
     const std::string path = TempPath(absl::StrCat(
-        "client-", ipsec::EspTransformName(transform), ".json"));
+        "client-", esp::AlgorithmName(transform), ".json"));
     {
       std::ofstream out(path, std::ios::trunc);
       out << ipsec::EspProfileToJson(profile_);
@@ -367,12 +367,12 @@ TEST_F(EspGatewayTest, IcmpEchoBothFamilies) {
 
 // Each transform end to end (IPv6 inside the tunnel), smaller transfers.
 TEST_F(EspGatewayTest, Aes256GcmEchoV6) {
-  Start(ipsec::EspTransform::kAes256Gcm16);
+  Start(esp::Algorithm::kAes256Gcm16);
   EchoBothWays(kGatewayV6, 8ull << 20);
 }
 
 TEST_F(EspGatewayTest, ChaCha20Poly1305EchoV6) {
-  Start(ipsec::EspTransform::kChaCha20Poly1305);
+  Start(esp::Algorithm::kChaCha20Poly1305);
   EchoBothWays(kGatewayV6, 8ull << 20);
 }
 
@@ -382,7 +382,7 @@ TEST_F(EspGatewayTest, SixtyFourMiBEachWayThroughLossyReorderingRelay) {
   imp.reorder_percent = 3;
   imp.duplicate_percent = 1;
   imp.seed = 5;
-  Start(ipsec::EspTransform::kAes128Gcm16, imp);
+  Start(esp::Algorithm::kAes128Gcm16, imp);
   EchoBothWays(kGatewayV4, kBytes);
   netstack::ImpairmentStage::Counters up, down;
   RunOnLoop(loop_.get(), [&] {

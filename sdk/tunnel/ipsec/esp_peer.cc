@@ -13,18 +13,6 @@ namespace {
 // The loop's monotonic clock as the absl::Time the SAs count lifetimes in.
 absl::Time ToTime(absl::Duration now) { return absl::UnixEpoch() + now; }
 
-esp::Algorithm ToAlgorithm(EspTransform transform) {
-  switch (transform) {
-    case EspTransform::kAes128Gcm16:
-      return esp::Algorithm::kAes128Gcm16;
-    case EspTransform::kAes256Gcm16:
-      return esp::Algorithm::kAes256Gcm16;
-    case EspTransform::kChaCha20Poly1305:
-      return esp::Algorithm::kChaCha20Poly1305;
-  }
-  return esp::Algorithm::kAes128Gcm16;
-}
-
 // Rekeying is asked for at 90 % of a configured lifetime, as gateways
 // commonly leave a margin before the hard limit.
 esp::LifetimeLimits ToLimits(const EspLifetime& lifetime) {
@@ -93,7 +81,7 @@ absl::StatusOr<std::unique_ptr<EspPeer>> EspPeer::Create(
   const EspDirection& send = initiator ? keys.i2r : keys.r2i;
   const EspDirection& receive = initiator ? keys.r2i : keys.i2r;
   esp::SaConfig config;
-  config.algorithm = ToAlgorithm(keys.transform);
+  config.algorithm = keys.transform;
   config.esn = keys.esn;
   config.lifetime = ToLimits(keys.lifetime);
   config.created = ToTime(now);

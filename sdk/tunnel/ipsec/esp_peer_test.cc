@@ -7,10 +7,10 @@
 namespace stow::ipsec {
 namespace {
 
-ChildSaKeys Keys(EspTransform transform) {
+ChildSaKeys Keys(esp::Algorithm transform) {
   ChildSaKeys keys;
   keys.transform = transform;
-  const size_t n = EspKeyMaterialLength(transform);
+  const size_t n = esp::KeyMaterialSize(transform);
   keys.i2r = {0x1111, std::vector<uint8_t>(n, 0x11)};
   keys.r2i = {0x2222, std::vector<uint8_t>(n, 0x22)};
   return keys;
@@ -40,9 +40,7 @@ uint64_t CounterOf(const EspPeer& peer, const std::string& name) {
 }
 
 TEST(EspPeerTest, InitiatorAndResponderRoundTripEveryTransform) {
-  for (EspTransform t :
-       {EspTransform::kAes128Gcm16, EspTransform::kAes256Gcm16,
-        EspTransform::kChaCha20Poly1305}) {
+  for (esp::Algorithm t : esp::kAlgorithms) {
     auto client = EspPeer::Create(Keys(t), EspRole::kInitiator, {});
     auto gateway = EspPeer::Create(Keys(t), EspRole::kResponder, {});
     ASSERT_TRUE(client.ok() && gateway.ok());
@@ -68,7 +66,7 @@ TEST(EspPeerTest, InitiatorAndResponderRoundTripEveryTransform) {
 }
 
 TEST(EspPeerTest, NonIpInnerIsNotSealed) {
-  auto client = *EspPeer::Create(Keys(EspTransform::kAes128Gcm16),
+  auto client = *EspPeer::Create(Keys(esp::Algorithm::kAes128Gcm16),
                                  EspRole::kInitiator, {});
   std::vector<uint8_t> buf;
   const std::vector<uint8_t> junk(100, 0x12);  // Version 1.
@@ -78,7 +76,7 @@ TEST(EspPeerTest, NonIpInnerIsNotSealed) {
 }
 
 TEST(EspPeerTest, ReplayIsDroppedAndCounted) {
-  auto keys = Keys(EspTransform::kAes128Gcm16);
+  auto keys = Keys(esp::Algorithm::kAes128Gcm16);
   auto client = *EspPeer::Create(keys, EspRole::kInitiator, {});
   auto gateway = *EspPeer::Create(keys, EspRole::kResponder, {});
   std::vector<uint8_t> seal_buf, open_buf;
@@ -92,7 +90,7 @@ TEST(EspPeerTest, ReplayIsDroppedAndCounted) {
 }
 
 TEST(EspPeerTest, LifetimesRaiseRekeyThenExpiry) {
-  auto keys = Keys(EspTransform::kAes128Gcm16);
+  auto keys = Keys(esp::Algorithm::kAes128Gcm16);
   keys.lifetime.packets = 10;  // Rekey at 9, expire at 10.
   keys.lifetime.time = absl::Seconds(100);
   auto client = *EspPeer::Create(keys, EspRole::kInitiator, {});

@@ -16,25 +16,6 @@ namespace {
 
 using Json = nlohmann::json;
 
-struct TransformInfo {
-  EspTransform transform;
-  absl::string_view name;
-  size_t key_length;
-};
-constexpr size_t kSaltLength = 4;
-constexpr TransformInfo kTransforms[] = {
-    {EspTransform::kAes128Gcm16, "aes128gcm16", 16},
-    {EspTransform::kAes256Gcm16, "aes256gcm16", 32},
-    {EspTransform::kChaCha20Poly1305, "chacha20poly1305", 32},
-};
-
-const TransformInfo& Info(EspTransform transform) {
-  for (const TransformInfo& info : kTransforms) {
-    if (info.transform == transform) return info;
-  }
-  return kTransforms[0];
-}
-
 absl::Status FieldError(absl::string_view field, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", what));
 }
@@ -124,7 +105,7 @@ absl::StatusOr<uint32_t> ParseSpi(const Json& value, absl::string_view field) {
 
 absl::StatusOr<EspDirection> ParseDirection(const Json& value,
                                             absl::string_view field,
-                                            EspTransform transform) {
+                                            esp::Algorithm transform) {
   if (auto s = CheckMembers(value, field, {"spi", "key"}); !s.ok()) return s;
   EspDirection out;
   auto spi_it = value.find("spi");
@@ -140,13 +121,13 @@ absl::StatusOr<EspDirection> ParseDirection(const Json& value,
     return FieldError(Join(field, "key"), "must be hexadecimal digits");
   }
   bytes = absl::HexStringToBytes(*key);
-  const TransformInfo& info = Info(transform);
-  if (bytes.size() != info.key_length + kSaltLength) {
+  const size_t needed = esp::KeyMaterialSize(transform);
+  if (bytes.size() != needed) {
     return FieldError(
         Join(field, "key"),
-        absl::StrCat(bytes.size(), " bytes, ", info.name, " needs ",
-                     info.key_length + kSaltLength, " (", info.key_length,
-                     "-byte key + ", kSaltLength, "-byte salt)"));
+        absl::StrCat(bytes.size(), " bytes, ", esp::AlgorithmName(transform),
+                     " needs ", needed, " (", needed - esp::kSaltSize,
+                     "-byte key + ", esp::kSaltSize, "-byte salt)"));
   }
   out.key_material.assign(bytes.begin(), bytes.end());
   return out;
@@ -189,10 +170,10 @@ absl::StatusOr<ChildSaKeys> ParseEsp(const Json& value,
   if (!name.ok()) return name.status();
   bool found = false;
   std::vector<absl::string_view> names;
-  for (const TransformInfo& info : kTransforms) {
-    names.push_back(info.name);
-    if (info.name == *name) {
-      out.transform = info.transform;
+  for (esp::Algorithm algorithm : esp::kAlgorithms) {
+    names.push_back(esp::AlgorithmName(algorithm));
+    if (*name == esp::AlgorithmName(algorithm)) {
+      out.transform = algorithm;
       found = true;
     }
   }
@@ -228,14 +209,6 @@ absl::StatusOr<ChildSaKeys> ParseEsp(const Json& value,
 }
 
 }  // namespace
-
-absl::string_view EspTransformName(EspTransform transform) {
-  return Info(transform).name;
-}
-
-size_t EspKeyMaterialLength(EspTransform transform) {
-  return Info(transform).key_length + kSaltLength;
-}
 
 std::string IpPrefix::ToString() const {
   return absl::StrCat(address.ToString(), "/", length);
@@ -385,7 +358,7 @@ std::string EspProfileToJson(const EspProfile& profile) {
           : absl::ToInt64Seconds(profile.nat_keepalive);
   const ChildSaKeys& k = profile.keys;
   Json esp;
-  esp["algorithm"] = std::string(EspTransformName(k.transform));
+  esp["algorithm"] = std::string(esp::AlgorithmName(k.transform));
   esp["esn"] = k.esn;
   auto dir = [](const EspDirection& d) {
     Json j;

@@ -13,20 +13,9 @@
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
 #include "sdk/base/ip_address.h"
+#include "sdk/tunnel/ipsec/esp/esp.h"
 
 namespace stow::ipsec {
-
-// ESP transforms (IKEv2 transform type 1 IDs, RFC 4106 / RFC 7634).
-enum class EspTransform {
-  kAes128Gcm16,       // "aes128gcm16": 16-byte key + 4-byte salt
-  kAes256Gcm16,       // "aes256gcm16": 32-byte key + 4-byte salt
-  kChaCha20Poly1305,  // "chacha20poly1305": 32-byte key + 4-byte salt
-};
-
-// The profile name of a transform, and the key material it needs (key and
-// salt, in bytes).
-absl::string_view EspTransformName(EspTransform transform);
-size_t EspKeyMaterialLength(EspTransform transform);
 
 // One direction of a CHILD SA.
 struct EspDirection {
@@ -45,7 +34,10 @@ struct EspLifetime {
 // A CHILD SA pair: initiator→responder (the client sends with it) and
 // responder→initiator.
 struct ChildSaKeys {
-  EspTransform transform = EspTransform::kAes128Gcm16;
+  // Named in profiles as esp::AlgorithmName() gives it ("aes128gcm16",
+  // "aes256gcm16", "chacha20poly1305"); key material is
+  // esp::KeyMaterialSize() bytes.
+  esp::Algorithm transform = esp::Algorithm::kAes128Gcm16;
   bool esn = true;
   EspDirection i2r;
   EspDirection r2i;

@@ -56,7 +56,7 @@ TEST(EspProfileTest, ParsesEveryField) {
   ASSERT_EQ(p->dns.size(), 1u);
   EXPECT_EQ(p->mtu, 1400);
   EXPECT_EQ(p->nat_keepalive, absl::Seconds(20));
-  EXPECT_EQ(p->keys.transform, EspTransform::kAes128Gcm16);
+  EXPECT_EQ(p->keys.transform, esp::Algorithm::kAes128Gcm16);
   EXPECT_TRUE(p->keys.esn);
   EXPECT_EQ(p->keys.i2r.spi, 0x1000a001u);
   EXPECT_EQ(p->keys.r2i.spi, 3221225473u);

@@ -28,6 +28,18 @@ const char* AlgorithmName(Algorithm algorithm) {
   return "unknown";
 }
 
+crypto::AeadAlgorithm AeadAlgorithmOf(Algorithm algorithm) {
+  switch (algorithm) {
+    case Algorithm::kAes128Gcm16:
+      return crypto::AeadAlgorithm::kAes128Gcm;
+    case Algorithm::kAes256Gcm16:
+      return crypto::AeadAlgorithm::kAes256Gcm;
+    case Algorithm::kChaCha20Poly1305:
+      return crypto::AeadAlgorithm::kChaCha20Poly1305;
+  }
+  return crypto::AeadAlgorithm::kAes128Gcm;
+}
+
 size_t KeyMaterialSize(Algorithm algorithm) {
   return (algorithm == Algorithm::kAes128Gcm16 ? 16 : 32) + kSaltSize;
 }

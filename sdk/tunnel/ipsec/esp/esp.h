@@ -21,6 +21,7 @@
 
 #include "absl/types/optional.h"
 #include "absl/types/span.h"
+#include "sdk/crypto/aead.h"
 
 namespace stow::esp {
 
@@ -49,6 +50,14 @@ enum class Algorithm : uint8_t {
   kAes256Gcm16,       // ENCR_AES_GCM_16, 256-bit key (RFC 4106).
   kChaCha20Poly1305,  // ENCR_CHACHA20_POLY1305 (RFC 7634).
 };
+
+// Every Algorithm, for lookups by name.
+inline constexpr Algorithm kAlgorithms[] = {
+    Algorithm::kAes128Gcm16, Algorithm::kAes256Gcm16,
+    Algorithm::kChaCha20Poly1305};
+
+// The BoringSSL AEAD of an ESP algorithm.
+crypto::AeadAlgorithm AeadAlgorithmOf(Algorithm algorithm);
 
 // IKEv2 transform IDs (IANA "Transform Type 1").
 inline constexpr uint16_t kIkeEncrAesGcm16 = 20;

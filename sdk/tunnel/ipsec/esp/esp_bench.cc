@@ -81,18 +81,6 @@ std::vector<uint8_t> Inner() {
   return p;
 }
 
-crypto::AeadAlgorithm AeadFor(Algorithm algorithm) {
-  switch (algorithm) {
-    case Algorithm::kAes128Gcm16:
-      return crypto::AeadAlgorithm::kAes128Gcm;
-    case Algorithm::kAes256Gcm16:
-      return crypto::AeadAlgorithm::kAes256Gcm;
-    case Algorithm::kChaCha20Poly1305:
-      break;
-  }
-  return crypto::AeadAlgorithm::kChaCha20Poly1305;
-}
-
 // Everything one algorithm's figures work on; outlives the measurement.
 struct Bench {
   explicit Bench(Algorithm algorithm) : inner(Inner()) {
@@ -101,7 +89,7 @@ struct Bench {
     config.algorithm = algorithm;
     config.esn = true;  // The IV is the 64-bit counter either way.
     auto a = crypto::Aead::Create(
-        AeadFor(algorithm),
+        AeadAlgorithmOf(algorithm),
         absl::MakeConstSpan(key.data(), key.size() - kSaltSize));
     auto s1 = OutboundSa::Create(config, key);
     auto s2 = OutboundSa::Create(config, key);

@@ -35,18 +35,6 @@ inline uint16_t LoadBe16(const uint8_t* p) {
   return static_cast<uint16_t>((p[0] << 8) | p[1]);
 }
 
-crypto::AeadAlgorithm AeadFor(Algorithm algorithm) {
-  switch (algorithm) {
-    case Algorithm::kAes128Gcm16:
-      return crypto::AeadAlgorithm::kAes128Gcm;
-    case Algorithm::kAes256Gcm16:
-      return crypto::AeadAlgorithm::kAes256Gcm;
-    case Algorithm::kChaCha20Poly1305:
-      return crypto::AeadAlgorithm::kChaCha20Poly1305;
-  }
-  return crypto::AeadAlgorithm::kAes128Gcm;
-}
-
 // Validates the config and builds the AEAD from the key half of KEYMAT.
 absl::StatusOr<crypto::Aead> MakeAead(const SaConfig& config,
                                       absl::Span<const uint8_t> key_material) {
@@ -65,7 +53,7 @@ absl::StatusOr<crypto::Aead> MakeAead(const SaConfig& config,
     return absl::InvalidArgumentError("ESP key material has the wrong size");
   }
   return crypto::Aead::Create(
-      AeadFor(config.algorithm),
+      AeadAlgorithmOf(config.algorithm),
       key_material.first(key_material.size() - kSaltSize));
 }
 

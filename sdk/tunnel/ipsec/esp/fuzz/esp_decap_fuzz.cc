@@ -24,18 +24,6 @@ void Check(bool condition) {
   if (!condition) std::abort();
 }
 
-crypto::AeadAlgorithm AeadFor(Algorithm algorithm) {
-  switch (algorithm) {
-    case Algorithm::kAes128Gcm16:
-      return crypto::AeadAlgorithm::kAes128Gcm;
-    case Algorithm::kAes256Gcm16:
-      return crypto::AeadAlgorithm::kAes256Gcm;
-    case Algorithm::kChaCha20Poly1305:
-      break;
-  }
-  return crypto::AeadAlgorithm::kChaCha20Poly1305;
-}
-
 class Session {
  public:
   explicit Session(uint8_t config_byte) {
@@ -57,7 +45,7 @@ class Session {
     auto out = OutboundSa::Create(config_, key_);
     auto in = InboundSa::Create(config_, key_);
     auto aead = crypto::Aead::Create(
-        AeadFor(config_.algorithm),
+        AeadAlgorithmOf(config_.algorithm),
         absl::MakeConstSpan(key_.data(), key_.size() - kSaltSize));
     Check(out.ok() && in.ok() && aead.ok());
     out_ = std::move(*out);

@@ -7,7 +7,7 @@
 #include "gtest/gtest.h"
 #include "sdk/crypto/dh.h"
 #include "sdk/crypto/hmac.h"
-#include "sdk/crypto/testdata/kat_reader.h"
+#include "sdk/crypto/testing/kat_reader.h"
 
 namespace stow::ike {
 namespace {

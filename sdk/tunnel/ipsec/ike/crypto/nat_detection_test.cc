@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "sdk/crypto/testdata/kat_reader.h"
+#include "sdk/crypto/testing/kat_reader.h"
 
 namespace stow::ike {
 namespace {
