@@ -18,21 +18,11 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "netstack/testing/leak_check.h"
 #include "netstack/stack.h"
 #include "netstack/testing/loopback_link.h"
 #include "netstack/udp.h"
 #include "sdk/event/manual_loop.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define STOW_TEST_HAVE_LSAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define STOW_TEST_HAVE_LSAN 1
-#endif
-#endif
-#ifdef STOW_TEST_HAVE_LSAN
-#include <sanitizer/lsan_interface.h>
-#endif
 
 namespace stow::netstack {
 namespace {
@@ -50,15 +40,7 @@ constexpr uint8_t kFragmentHeader = 44;
 // one more tick to free.
 constexpr absl::Duration kReassemblyTimeout = absl::Seconds(60);
 
-// LeakSanitizer's verdict on the heap right now: 0 when nothing is
-// unreachable (always 0 without ASan).
-int LeakCheck() {
-#ifdef STOW_TEST_HAVE_LSAN
-  return __lsan_do_recoverable_leak_check();
-#else
-  return 0;
-#endif
-}
+using ::stow::netstack::testing::LeakCheck;
 
 uint32_t Sum16(absl::Span<const uint8_t> bytes, uint32_t sum) {
   for (size_t i = 0; i < bytes.size(); i += 2) {

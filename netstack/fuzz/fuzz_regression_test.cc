@@ -9,31 +9,13 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define STOW_TEST_HAVE_LSAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define STOW_TEST_HAVE_LSAN 1
-#endif
-#endif
-#ifdef STOW_TEST_HAVE_LSAN
-#include <sanitizer/lsan_interface.h>
-#endif
+#include "netstack/testing/leak_check.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
 namespace {
 
-// LeakSanitizer's verdict on the heap now, as libFuzzer asks for it after an
-// input: 0 when nothing is unreachable (always 0 without ASan).
-int LeakCheck() {
-#ifdef STOW_TEST_HAVE_LSAN
-  return __lsan_do_recoverable_leak_check();
-#else
-  return 0;
-#endif
-}
+using ::stow::netstack::testing::LeakCheck;
 
 std::vector<uint8_t> ReadRegression(const std::string& name) {
   const std::string path = "netstack/fuzz/regressions/" + name;
