@@ -1,7 +1,7 @@
 // IKE message fragmentation (RFC 7383): splitting an inner payload chain
 // into the plaintexts of Encrypted Fragment (SKF) payloads, and reassembling
 // them on receipt. Each fragment is then sealed / opened on its own by
-// SkCipher with EncryptedPayload::kSkf; reassembly works on fragments whose
+// SkCipher with SkKind::kSkf; reassembly works on fragments whose
 // ICV already verified (RFC 7383 section 2.6), so it only sees the peer's
 // bytes, but it still bounds memory and checks every field.
 //

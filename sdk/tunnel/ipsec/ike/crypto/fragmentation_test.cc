@@ -238,7 +238,7 @@ TEST(FragmentationFlowTest, SealOpenReassemble) {
                               0, 0, 0, 1, 0, 0, 0, 0};
     AppendSkfHeader(f.next_payload, f.fragment_number, f.total_fragments, &m);
     ASSERT_TRUE(
-        tx->SealMessage(EncryptedPayload::kSkf, &m, kIkeHeaderSize, f.data)
+        tx->SealMessage(SkKind::kSkf, &m, kIkeHeaderSize, f.data)
             .ok());
     EXPECT_LE(m.size(), 1228u);
     wire.push_back(m);
@@ -248,7 +248,7 @@ TEST(FragmentationFlowTest, SealOpenReassemble) {
   for (auto it = wire.rbegin(); it != wire.rend(); ++it) {
     auto header = ParseSkfHeader(*it, kIkeHeaderSize);
     ASSERT_TRUE(header.has_value());
-    auto data = rx->OpenMessage(EncryptedPayload::kSkf, *it, kIkeHeaderSize);
+    auto data = rx->OpenMessage(SkKind::kSkf, *it, kIkeHeaderSize);
     ASSERT_TRUE(data.ok()) << data.status();
     last = r.Add(1, header->fragment_number, header->total_fragments,
                  header->next_payload, *data);

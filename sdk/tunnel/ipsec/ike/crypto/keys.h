@@ -19,12 +19,13 @@
 #include "absl/types/span.h"
 #include "sdk/crypto/aead.h"
 #include "sdk/crypto/prf.h"
+#include "sdk/tunnel/ipsec/ike/codec/constants.h"
 
 namespace stow::ike {
 
 // IKEv2 transform IDs of Transform Type 1 (ENCR) that we support.
-inline constexpr uint16_t kEncrAesGcm16 = 20;            // RFC 5282
-inline constexpr uint16_t kEncrChaCha20Poly1305 = 28;    // RFC 7634
+// (The ENCR transform IDs, kEncrAesGcm16 = 20 and kEncrChaCha20Poly1305 =
+// 28, are in the codec's constants.h.)
 
 // The ENCR transform of an IKE SA (and of ESP: the same key material layout).
 enum class EncrAlgorithm : uint8_t {

@@ -22,9 +22,9 @@ void WriteBigEndian32(uint32_t value, uint8_t* p) {
 
 }  // namespace
 
-size_t EncryptedPayloadHeaderSize(EncryptedPayload kind) {
-  return kind == EncryptedPayload::kSkf ? kSkfHeaderSize
-                                        : kGenericPayloadHeaderSize;
+size_t EncryptedPayloadHeaderSize(SkKind kind) {
+  return kind == SkKind::kSkf ? kSkfHeaderSize
+                                        : kSkGenericHeaderSize;
 }
 
 absl::StatusOr<SkCipher> SkCipher::Create(
@@ -118,7 +118,7 @@ absl::StatusOr<std::vector<uint8_t>> SkCipher::OpenBody(
   return text;
 }
 
-absl::Status SkCipher::SealMessage(EncryptedPayload kind,
+absl::Status SkCipher::SealMessage(SkKind kind,
                                    std::vector<uint8_t>* message,
                                    size_t payload_offset,
                                    absl::Span<const uint8_t> inner) {
@@ -152,7 +152,7 @@ absl::Status SkCipher::SealMessage(EncryptedPayload kind,
 }
 
 absl::StatusOr<std::vector<uint8_t>> SkCipher::OpenMessage(
-    EncryptedPayload kind, absl::Span<const uint8_t> message,
+    SkKind kind, absl::Span<const uint8_t> message,
     size_t payload_offset) const {
   const size_t header_size = EncryptedPayloadHeaderSize(kind);
   if (payload_offset < kIkeHeaderSize || payload_offset > message.size() ||

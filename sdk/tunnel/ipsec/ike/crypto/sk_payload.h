@@ -38,7 +38,7 @@ inline constexpr uint8_t kPayloadTypeSkf = 53;
 inline constexpr size_t kIkeHeaderSize = 28;
 // Offset of the IKE header's 4-byte Length field.
 inline constexpr size_t kIkeHeaderLengthOffset = 24;
-inline constexpr size_t kGenericPayloadHeaderSize = 4;
+inline constexpr size_t kSkGenericHeaderSize = 4;
 inline constexpr size_t kSkfHeaderSize = 8;
 inline constexpr size_t kSkIvSize = 8;
 inline constexpr size_t kSkIcvSize = crypto::Aead::kTagSize;  // 16
@@ -46,11 +46,11 @@ inline constexpr size_t kSkIcvSize = crypto::Aead::kTagSize;  // 16
 inline constexpr size_t kSkBodyOverhead = kSkIvSize + 1 + kSkIcvSize;
 
 // Which encrypted payload a message carries.
-enum class EncryptedPayload : uint8_t {
+enum class SkKind : uint8_t {
   kSk,   // Encrypted and Authenticated, 4-byte header.
   kSkf,  // Encrypted and Authenticated Fragment, 8-byte header.
 };
-size_t EncryptedPayloadHeaderSize(EncryptedPayload kind);
+size_t EncryptedPayloadHeaderSize(SkKind kind);
 
 // One direction's SK_e: SK_ei seals the initiator's messages, SK_er the
 // responder's. A sender seals with its own key and opens with the peer's.
@@ -109,7 +109,7 @@ class SkCipher {
   // and the IKE header's Length, then appends the sealed body. The caller
   // sets the Next Payload field that points at this payload (46 / 53).
   // InvalidArgument if the layout does not fit or a length overflows.
-  absl::Status SealMessage(EncryptedPayload kind,
+  absl::Status SealMessage(SkKind kind,
                            std::vector<uint8_t>* message,
                            size_t payload_offset,
                            absl::Span<const uint8_t> inner);
@@ -120,7 +120,7 @@ class SkCipher {
   // the IKE header's Length equals message.size() and the payload's Length
   // reaches exactly to the end, then opens it and returns the inner bytes.
   absl::StatusOr<std::vector<uint8_t>> OpenMessage(
-      EncryptedPayload kind, absl::Span<const uint8_t> message,
+      SkKind kind, absl::Span<const uint8_t> message,
       size_t payload_offset) const;
 
  private:

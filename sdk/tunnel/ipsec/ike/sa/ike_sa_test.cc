@@ -1,0 +1,592 @@
+#include "sdk/tunnel/ipsec/ike/sa/ike_sa.h"
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "sdk/tunnel/ipsec/ike/codec/message.h"
+
+namespace stow::ike {
+namespace {
+
+using Kind = IkeEvent::Kind;
+
+IdPayload Fqdn(const std::string& name) {
+  IdPayload id;
+  id.id_type = IdType::kFqdn;
+  id.data.assign(name.begin(), name.end());
+  return id;
+}
+
+// One side of a test connection: records everything the SA tells it.
+class Side : public IkeSa::Delegate {
+ public:
+  std::string name;
+  std::deque<Bytes> outbox;
+  std::vector<IkeEvent> events;
+  std::map<uint32_t, ChildSaInfo> children;  // By inbound SPI.
+  std::vector<uint32_t> downs;
+  bool nat_t_seen = false;
+  int assign_calls = 0;
+  bool refuse_address = false;
+
+  void SendIke(absl::Span<const uint8_t> m, bool nat_t) override {
+    outbox.emplace_back(m.begin(), m.end());
+    nat_t_seen |= nat_t;
+  }
+  void OnIkeEvent(const IkeEvent& e) override { events.push_back(e); }
+  void OnChildSaUp(const ChildSaInfo& c) override {
+    children[c.inbound_spi] = c;
+  }
+  void OnChildSaDown(uint32_t spi) override {
+    downs.push_back(spi);
+    children.erase(spi);
+  }
+  absl::StatusOr<AssignedConfig> AssignConfig(const ConfigRequest& r,
+                                              const IdPayload&) override {
+    ++assign_calls;
+    if (refuse_address) return absl::ResourceExhaustedError("pool empty");
+    AssignedConfig a;
+    if (r.ipv4) a.ipv4 = *IpAddress::Parse("10.99.100.7");
+    a.dns.push_back(*IpAddress::Parse("10.99.0.1"));
+    return a;
+  }
+
+  bool Saw(Kind kind) const {
+    for (const auto& e : events)
+      if (e.kind == kind) return true;
+    return false;
+  }
+  std::string Last() const {
+    return events.empty() ? std::string("(none)")
+                          : absl::StrCat(IkeEventKindName(events.back().kind),
+                                         ": ", events.back().detail);
+  }
+};
+
+IkeConfig BaseConfig(Role role, const std::string& psk) {
+  IkeConfig c;
+  c.role = role;
+  c.local_id = Fqdn(role == Role::kInitiator ? "client.test" : "gw.test");
+  auto creds = PskCredentials::Create(psk);
+  c.credentials = *creds;
+  c.peer_authenticator = *creds;
+  c.timers.dpd_delay = absl::Seconds(30);
+  c.timers.ike_rekey = absl::ZeroDuration();
+  c.timers.child_rekey = absl::ZeroDuration();
+  return c;
+}
+
+// Two SAs joined by queues and a fake clock.
+class Pair {
+ public:
+  Pair(IkeConfig ic, IkeConfig rc)
+      : rc_(std::move(rc)),
+        client_addr_(*SocketAddress::Parse("192.0.2.2:40000")),
+        gw_addr_(*SocketAddress::Parse("192.0.2.1:500")) {
+    client.name = "client";
+    gw.name = "gw";
+    initiator = IkeSa::CreateInitiator(std::move(ic), &client, client_addr_,
+                                       gw_addr_);
+  }
+
+  // Drop rules: return true to lose a datagram (index counts per side).
+  std::function<bool(int index, const Bytes&)> drop_to_gw;
+  std::function<bool(int index, const Bytes&)> drop_to_client;
+
+  void Start() { initiator->Start(now); }
+
+  // Delivers queued datagrams until both outboxes are empty.
+  void Pump(int max_rounds = 100) {
+    for (int round = 0; round < max_rounds; ++round) {
+      bool moved = false;
+      while (!client.outbox.empty()) {
+        Bytes m = std::move(client.outbox.front());
+        client.outbox.pop_front();
+        moved = true;
+        int index = to_gw_++;
+        if (drop_to_gw && drop_to_gw(index, m)) continue;
+        DeliverToGw(m);
+      }
+      while (!gw.outbox.empty()) {
+        Bytes m = std::move(gw.outbox.front());
+        gw.outbox.pop_front();
+        moved = true;
+        int index = to_client_++;
+        if (drop_to_client && drop_to_client(index, m)) continue;
+        if (initiator) initiator->OnMessage(m, gw_addr_, now);
+      }
+      if (!moved) return;
+    }
+  }
+
+  void DeliverToGw(const Bytes& m) {
+    if (responder == nullptr) {
+      auto parsed = ParseMessage(m);
+      ASSERT_TRUE(parsed.ok()) << parsed.status();
+      responder = IkeSa::CreateResponder(rc_, &gw, gw_addr_, client_addr_, m,
+                                         *parsed, false, now);
+      if (responder->state() == IkeSa::State::kClosed) {
+        closed_responders_.push_back(std::move(responder));
+      }
+      return;
+    }
+    responder->OnMessage(m, client_addr_, now);
+  }
+
+  // Advances the clock to the next deadline of either side (at most
+  // `limit` later) and fires timers, then pumps.
+  bool Step(absl::Duration limit = absl::Hours(48)) {
+    absl::Duration next = absl::InfiniteDuration();
+    if (initiator) next = std::min(next, initiator->NextDeadline());
+    if (responder) next = std::min(next, responder->NextDeadline());
+    if (next == absl::InfiniteDuration() || next > now + limit) return false;
+    if (next > now) now = next;
+    if (initiator) initiator->OnTimer(now);
+    if (responder) responder->OnTimer(now);
+    Pump();
+    return true;
+  }
+
+  void RunFor(absl::Duration d) {
+    absl::Duration end = now + d;
+    while (Step(end - now)) {
+    }
+    now = end;
+  }
+
+  absl::Duration now = absl::Seconds(1);
+  Side client, gw;
+  std::unique_ptr<IkeSa> initiator, responder;
+
+ private:
+  IkeConfig rc_;
+  SocketAddress client_addr_, gw_addr_;
+  int to_gw_ = 0, to_client_ = 0;
+  std::vector<std::unique_ptr<IkeSa>> closed_responders_;
+};
+
+// Both sides hold the same CHILD SAs, mirrored.
+void ExpectMirrored(const Side& a, const Side& b) {
+  ASSERT_EQ(a.children.size(), b.children.size());
+  for (const auto& [spi, ca] : a.children) {
+    bool found = false;
+    for (const auto& [spi2, cb] : b.children) {
+      if (cb.outbound_spi != spi) continue;
+      found = true;
+      EXPECT_EQ(cb.inbound_spi, ca.outbound_spi);
+      EXPECT_NE(ca.esp_role, cb.esp_role);
+      EXPECT_EQ(ca.keys.i2r.spi, cb.keys.i2r.spi);
+      EXPECT_EQ(ca.keys.r2i.spi, cb.keys.r2i.spi);
+      EXPECT_EQ(ca.keys.i2r.key_material, cb.keys.i2r.key_material);
+      EXPECT_EQ(ca.keys.r2i.key_material, cb.keys.r2i.key_material);
+      EXPECT_EQ(ca.keys.transform, cb.keys.transform);
+    }
+    EXPECT_TRUE(found) << "no peer SA for inbound " << spi;
+  }
+}
+
+TEST(IkeSaTest, PskEstablishesWithConfigAndSelectors) {
+  IkeConfig ic = BaseConfig(Role::kInitiator, "secret-psk-1234567890");
+  ic.remote_id = Fqdn("gw.test");
+  IkeConfig rc = BaseConfig(Role::kResponder, "secret-psk-1234567890");
+  rc.local_ts = {SelectorForPrefix(*IpAddress::Parse("10.200.2.0"), 24)};
+  Pair p(std::move(ic), std::move(rc));
+  p.Start();
+  p.Pump();
+  ASSERT_EQ(p.initiator->state(), IkeSa::State::kEstablished)
+      << p.client.Last();
+  ASSERT_EQ(p.responder->state(), IkeSa::State::kEstablished) << p.gw.Last();
+  EXPECT_TRUE(p.client.Saw(Kind::kEstablished));
+  EXPECT_TRUE(p.gw.Saw(Kind::kEstablished));
+  EXPECT_EQ(p.initiator->assigned_config().ipv4->ToString(), "10.99.100.7");
+  ASSERT_EQ(p.initiator->assigned_config().dns.size(), 1u);
+  EXPECT_EQ(p.gw.assign_calls, 1);
+  ExpectMirrored(p.client, p.gw);
+  ASSERT_EQ(p.client.children.size(), 1u);
+  const ChildSaInfo& c = p.client.children.begin()->second;
+  ASSERT_EQ(c.local_ts.size(), 1u);
+  EXPECT_EQ(DescribeSelector(c.local_ts[0]), "10.99.100.7/32");
+  ASSERT_EQ(c.remote_ts.size(), 1u);
+  EXPECT_EQ(DescribeSelector(c.remote_ts[0]), "10.200.2.0/24");
+  EXPECT_EQ(c.esp_role, ipsec::EspRole::kInitiator);
+  EXPECT_EQ(p.initiator->spi_i(), p.responder->spi_i());
+  EXPECT_EQ(p.initiator->spi_r(), p.responder->spi_r());
+  EXPECT_EQ(p.initiator->Describe(), p.responder->Describe());
+  EXPECT_EQ(p.initiator->Describe(), "AES_GCM_16_256/PRF_HMAC_SHA2_256/" +
+                                          std::string(crypto::DhGroupName(
+                                              crypto::DhGroup::kCurve25519)));
+}
+
+TEST(IkeSaTest, WrongPskFailsOnBothSidesWithCause) {
+  Pair p(BaseConfig(Role::kInitiator, "client-psk-aaaaaaaaaaaa"),
+         BaseConfig(Role::kResponder, "gateway-psk-bbbbbbbbbbb"));
+  p.Start();
+  p.Pump();
+  EXPECT_EQ(p.initiator->state(), IkeSa::State::kClosed);
+  EXPECT_EQ(p.responder->state(), IkeSa::State::kClosed);
+  ASSERT_TRUE(p.gw.Saw(Kind::kAuthFailed)) << p.gw.Last();
+  EXPECT_NE(p.gw.events.back().detail.find("PSK does not match"),
+            std::string::npos)
+      << p.gw.Last();
+  ASSERT_TRUE(p.client.Saw(Kind::kAuthFailed)) << p.client.Last();
+  EXPECT_NE(p.client.events.back().detail.find("AUTHENTICATION_FAILED"),
+            std::string::npos);
+  EXPECT_TRUE(p.client.children.empty());
+  EXPECT_TRUE(p.gw.children.empty());
+}
+
+TEST(IkeSaTest, WrongGatewayIdentityIsAnAuthFailure) {
+  IkeConfig ic = BaseConfig(Role::kInitiator, "secret-psk-1234567890");
+  ic.remote_id = Fqdn("other.test");
+  Pair p(std::move(ic), BaseConfig(Role::kResponder, "secret-psk-1234567890"));
+  p.Start();
+  p.Pump();
+  EXPECT_EQ(p.initiator->state(), IkeSa::State::kClosed);
+  ASSERT_TRUE(p.client.Saw(Kind::kAuthFailed));
+  EXPECT_NE(p.client.Last().find("expected fqdn:other.test"),
+            std::string::npos)
+      << p.client.Last();
+}
+
+TEST(IkeSaTest, NoProposalChosenListsBothSides) {
+  IkeConfig ic = BaseConfig(Role::kInitiator, "secret-psk-1234567890");
+  ic.ike = *ParseIkeAlgorithms("aes128gcm16-prfsha512-ecp384");
+  IkeConfig rc = BaseConfig(Role::kResponder, "secret-psk-1234567890");
+  rc.ike = *ParseIkeAlgorithms("aes256gcm16-prfsha256-x25519");
+  Pair p(std::move(ic), std::move(rc));
+  p.Start();
+  p.Pump();
+  EXPECT_EQ(p.initiator->state(), IkeSa::State::kClosed);
+  ASSERT_TRUE(p.client.Saw(Kind::kNoProposalChosen)) << p.client.Last();
+  EXPECT_NE(p.client.Last().find("AES_GCM_16_128"), std::string::npos)
+      << p.client.Last();
+  ASSERT_TRUE(p.gw.Saw(Kind::kNoProposalChosen)) << p.gw.Last();
+  // The responder's event names what it accepts too.
+  EXPECT_NE(p.gw.Last().find("AES_GCM_16_256"), std::string::npos)
+      << p.gw.Last();
+}
+
+TEST(IkeSaTest, InvalidKeRetryWithTheRespondersGroup) {
+  IkeConfig ic = BaseConfig(Role::kInitiator, "secret-psk-1234567890");
+  ic.ike = *ParseIkeAlgorithms("aes256gcm16-prfsha256-ecp256-x25519");
+  IkeConfig rc = BaseConfig(Role::kResponder, "secret-psk-1234567890");
+  rc.ike = *ParseIkeAlgorithms("aes256gcm16-prfsha256-x25519-ecp256");
+  Pair p(std::move(ic), std::move(rc));
+  p.Start();
+  p.Pump();
+  ASSERT_EQ(p.initiator->state(), IkeSa::State::kEstablished)
+      << p.client.Last();
+  EXPECT_NE(p.initiator->Describe().find(std::string(
+                crypto::DhGroupName(crypto::DhGroup::kCurve25519))),
+            std::string::npos);
+  ExpectMirrored(p.client, p.gw);
+}
+
+TEST(IkeSaTest, LostMessagesAreRetransmittedAndTheSaStillComesUp) {
+  Pair p(BaseConfig(Role::kInitiator, "secret-psk-1234567890"),
+         BaseConfig(Role::kResponder, "secret-psk-1234567890"));
+  // Lose the first IKE_SA_INIT request and the first IKE_AUTH response.
+  p.drop_to_gw = [](int i, const Bytes&) { return i == 0; };
+  p.drop_to_client = [](int i, const Bytes&) { return i == 1; };
+  p.Start();
+  p.Pump();
+  for (int i = 0; i < 10 && p.initiator->state() != IkeSa::State::kEstablished;
+       ++i) {
+    p.Step();
+  }
+  ASSERT_EQ(p.initiator->state(), IkeSa::State::kEstablished)
+      << p.client.Last();
+  EXPECT_EQ(p.initiator->counters().retransmits, 2u);
+  // The responder answered the repeated IKE_AUTH from its stored response.
+  EXPECT_EQ(p.responder->counters().rx_retransmits, 1u);
+  ExpectMirrored(p.client, p.gw);
+}
+
+TEST(IkeSaTest, UnansweredInitGivesUpAfterBoundedTries) {
+  IkeConfig ic = BaseConfig(Role::kInitiator, "secret-psk-1234567890");
+  ic.timers.retransmit_base = absl::Milliseconds(500);
+  ic.timers.retransmit_tries = 5;
+  ic.timers.setup_timeout = absl::Minutes(5);
+  Pair p(std::move(ic), BaseConfig(Role::kResponder, "x-secret-psk-123456"));
+  p.drop_to_gw = [](int, const Bytes&) { return true; };
+  absl::Duration start = p.now;
+  p.Start();
+  p.Pump();
+  while (p.Step()) {
+  }
+  EXPECT_EQ(p.initiator->state(), IkeSa::State::kClosed);
+  ASSERT_TRUE(p.client.Saw(Kind::kPeerDead)) << p.client.Last();
+  EXPECT_NE(p.client.Last().find("after 5 tries"), std::string::npos)
+      << p.client.Last();
+  EXPECT_EQ(p.initiator->counters().tx_messages, 5u);
+  // 0.5 + 1 + 2 + 4 + 8 s.
+  EXPECT_EQ(p.now - start, absl::Milliseconds(15500));
+}
+
+TEST(IkeSaTest, ResponderHalfOpenTimesOut) {
+  IkeConfig rc = BaseConfig(Role::kResponder, "secret-psk-1234567890");
+  rc.timers.setup_timeout = absl::Seconds(30);
+  Pair p(BaseConfig(Role::kInitiator, "secret-psk-1234567890"), std::move(rc));
+  // IKE_AUTH never arrives.
+  p.drop_to_gw = [](int i, const Bytes&) { return i >= 1; };
+  p.Start();
+  p.Pump();
+  p.RunFor(absl::Seconds(31));
+  EXPECT_EQ(p.responder->state(), IkeSa::State::kClosed);
+  EXPECT_TRUE(p.gw.Saw(Kind::kFailed)) << p.gw.Last();
+}
+
+class EstablishedTest : public ::testing::Test {
+ protected:
+  void SetUpPair(IkeConfig ic, IkeConfig rc) {
+    p = std::make_unique<Pair>(std::move(ic), std::move(rc));
+    p->Start();
+    p->Pump();
+    ASSERT_EQ(p->initiator->state(), IkeSa::State::kEstablished)
+        << p->client.Last();
+    ASSERT_EQ(p->responder->state(), IkeSa::State::kEstablished)
+        << p->gw.Last();
+  }
+  void SetUp() override {
+    SetUpPair(BaseConfig(Role::kInitiator, "secret-psk-1234567890"),
+              BaseConfig(Role::kResponder, "secret-psk-1234567890"));
+  }
+  std::unique_ptr<Pair> p;
+};
+
+TEST_F(EstablishedTest, ChildRekeyByInitiatorReplacesAndDeletesTheOld) {
+  uint32_t old_in = p->client.children.begin()->first;
+  p->initiator->RekeyChild(p->now);
+  p->Pump();
+  ASSERT_EQ(p->client.children.size(), 1u);
+  EXPECT_NE(p->client.children.begin()->first, old_in);
+  EXPECT_EQ(p->client.children.begin()->second.replaces_inbound_spi, old_in);
+  EXPECT_EQ(p->client.downs, std::vector<uint32_t>{old_in});
+  ExpectMirrored(p->client, p->gw);
+  EXPECT_TRUE(p->client.Saw(Kind::kChildRekeyed));
+  EXPECT_TRUE(p->gw.Saw(Kind::kChildRekeyed));
+}
+
+TEST_F(EstablishedTest, ChildRekeyByResponderWithPfs) {
+  uint32_t old_in = p->client.children.begin()->first;
+  p->responder->RekeyChild(p->now);
+  p->Pump();
+  ASSERT_EQ(p->client.children.size(), 1u);
+  EXPECT_NE(p->client.children.begin()->first, old_in);
+  // The responder started the exchange, so it is the ESP "initiator" of
+  // the new pair.
+  EXPECT_EQ(p->client.children.begin()->second.esp_role,
+            ipsec::EspRole::kResponder);
+  ExpectMirrored(p->client, p->gw);
+}
+
+TEST_F(EstablishedTest, IkeRekeyByEitherSideKeepsChildrenAndWorks) {
+  uint64_t old_spi = p->initiator->spi_i();
+  p->initiator->RekeyIke(p->now);
+  p->Pump();
+  EXPECT_NE(p->initiator->spi_i(), old_spi);
+  EXPECT_EQ(p->initiator->spi_i(), p->responder->spi_i());
+  EXPECT_EQ(p->initiator->spi_r(), p->responder->spi_r());
+  EXPECT_TRUE(p->client.Saw(Kind::kIkeRekeyed));
+  EXPECT_TRUE(p->gw.Saw(Kind::kIkeRekeyed));
+  ASSERT_EQ(p->client.children.size(), 1u);
+  // The new SA carries requests: a CHILD rekey over it, then the responder
+  // rekeys the IKE SA again.
+  p->initiator->RekeyChild(p->now);
+  p->Pump();
+  ExpectMirrored(p->client, p->gw);
+  uint64_t second = p->initiator->spi_i();
+  p->responder->RekeyIke(p->now);
+  p->Pump();
+  EXPECT_NE(p->initiator->spi_i(), second);
+  EXPECT_EQ(p->initiator->spi_r(), p->responder->spi_r());
+  EXPECT_EQ(p->initiator->counters().ike_rekeys, 2u);
+  p->initiator->CheckLiveness(p->now);
+  p->Pump();
+  EXPECT_EQ(p->initiator->state(), IkeSa::State::kEstablished);
+  EXPECT_FALSE(p->initiator->OwnsSpis(old_spi, 0));
+}
+
+TEST_F(EstablishedTest, SimultaneousChildRekeysLeaveOnePairOnEachSide) {
+  p->initiator->RekeyChild(p->now);
+  p->responder->RekeyChild(p->now);
+  p->Pump();
+  p->RunFor(absl::Seconds(20));
+  EXPECT_EQ(p->initiator->state(), IkeSa::State::kEstablished);
+  ASSERT_EQ(p->client.children.size(), 1u) << p->client.Last();
+  ExpectMirrored(p->client, p->gw);
+  EXPECT_EQ(p->initiator->counters().rekey_collisions +
+                p->responder->counters().rekey_collisions,
+            2u);
+}
+
+TEST_F(EstablishedTest, SimultaneousIkeRekeysResolve) {
+  p->initiator->RekeyIke(p->now);
+  p->responder->RekeyIke(p->now);
+  p->Pump();
+  p->RunFor(absl::Seconds(30));
+  EXPECT_EQ(p->initiator->state(), IkeSa::State::kEstablished);
+  EXPECT_EQ(p->responder->state(), IkeSa::State::kEstablished);
+  EXPECT_EQ(p->initiator->spi_i(), p->responder->spi_i());
+  EXPECT_EQ(p->initiator->spi_r(), p->responder->spi_r());
+  ExpectMirrored(p->client, p->gw);
+}
+
+TEST_F(EstablishedTest, TimersRekeyRepeatedly) {
+  // Rebuild with short timers.
+  IkeConfig ic = BaseConfig(Role::kInitiator, "secret-psk-1234567890");
+  ic.timers.child_rekey = absl::Seconds(60);
+  ic.timers.ike_rekey = absl::Seconds(150);
+  SetUpPair(std::move(ic),
+            BaseConfig(Role::kResponder, "secret-psk-1234567890"));
+  p->RunFor(absl::Minutes(10));
+  EXPECT_EQ(p->initiator->state(), IkeSa::State::kEstablished);
+  EXPECT_GE(p->initiator->counters().child_rekeys, 9u);
+  EXPECT_GE(p->initiator->counters().ike_rekeys, 3u);
+  ASSERT_EQ(p->client.children.size(), 1u);
+  ExpectMirrored(p->client, p->gw);
+}
+
+TEST_F(EstablishedTest, DpdAnsweredKeepsTheSaUp) {
+  p->RunFor(absl::Minutes(5));
+  EXPECT_EQ(p->initiator->state(), IkeSa::State::kEstablished);
+  EXPECT_GE(p->initiator->counters().dpd_sent, 5u);
+}
+
+TEST_F(EstablishedTest, DpdFailureDeclaresThePeerDead) {
+  p->drop_to_client = [](int, const Bytes&) { return true; };
+  p->drop_to_gw = [](int, const Bytes&) { return true; };
+  p->RunFor(absl::Minutes(5));
+  EXPECT_EQ(p->initiator->state(), IkeSa::State::kClosed);
+  ASSERT_TRUE(p->client.Saw(Kind::kPeerDead)) << p->client.Last();
+  EXPECT_NE(p->client.Last().find("liveness"), std::string::npos)
+      << p->client.Last();
+  EXPECT_TRUE(p->client.children.empty());
+}
+
+TEST_F(EstablishedTest, CloseDeletesOnThePeer) {
+  p->initiator->Close(p->now, "app asked");
+  p->Pump();
+  EXPECT_EQ(p->initiator->state(), IkeSa::State::kClosed);
+  EXPECT_EQ(p->responder->state(), IkeSa::State::kClosed);
+  EXPECT_TRUE(p->gw.Saw(Kind::kClosed));
+  EXPECT_TRUE(p->gw.children.empty());
+  EXPECT_TRUE(p->client.children.empty());
+}
+
+TEST_F(EstablishedTest, ForgedReplayedAndForeignMessagesAreCounted) {
+  // A DPD request captured, then replayed twice and tampered with.
+  p->initiator->CheckLiveness(p->now);
+  ASSERT_EQ(p->client.outbox.size(), 1u);
+  Bytes request = p->client.outbox.front();
+  p->Pump();
+  auto before = p->responder->counters();
+  p->responder->OnMessage(request, *SocketAddress::Parse("192.0.2.2:40000"),
+                          p->now);
+  EXPECT_EQ(p->responder->counters().rx_retransmits,
+            before.rx_retransmits + 1);
+  p->gw.outbox.clear();
+  Bytes forged = request;
+  forged[forged.size() - 3] ^= 1;
+  p->responder->OnMessage(forged, *SocketAddress::Parse("192.0.2.2:40000"),
+                          p->now);
+  EXPECT_EQ(p->responder->counters().rx_auth_failed,
+            before.rx_auth_failed + 1);
+  Bytes foreign = request;
+  foreign[0] ^= 0xff;  // SPIi of another SA.
+  p->responder->OnMessage(foreign, *SocketAddress::Parse("192.0.2.2:40000"),
+                          p->now);
+  EXPECT_EQ(p->responder->counters().rx_bad_spi, before.rx_bad_spi + 1);
+  Bytes future = request;
+  future[23] += 5;  // Message ID far ahead.
+  p->responder->OnMessage(future, *SocketAddress::Parse("192.0.2.2:40000"),
+                          p->now);
+  EXPECT_EQ(p->responder->counters().rx_bad_message_id,
+            before.rx_bad_message_id + 1);
+  for (size_t cut = 0; cut < request.size(); cut += 7) {
+    Bytes truncated(request.begin(), request.begin() + cut);
+    p->responder->OnMessage(truncated,
+                            *SocketAddress::Parse("192.0.2.2:40000"), p->now);
+  }
+  EXPECT_TRUE(p->gw.outbox.empty());
+  EXPECT_EQ(p->responder->state(), IkeSa::State::kEstablished);
+}
+
+TEST(IkeSaTest, FragmentedIkeAuth) {
+  IkeConfig ic = BaseConfig(Role::kInitiator, "secret-psk-1234567890");
+  ic.fragment_size = 200;
+  IkeConfig rc = BaseConfig(Role::kResponder, "secret-psk-1234567890");
+  rc.fragment_size = 200;
+  Pair p(std::move(ic), std::move(rc));
+  p.Start();
+  p.Pump();
+  ASSERT_EQ(p.initiator->state(), IkeSa::State::kEstablished)
+      << p.client.Last() << " / " << p.gw.Last();
+  EXPECT_GT(p.initiator->counters().tx_fragments, 1u);
+  EXPECT_GT(p.responder->counters().tx_fragments, 1u);
+  EXPECT_GT(p.responder->counters().rx_fragments, 1u);
+  ExpectMirrored(p.client, p.gw);
+}
+
+TEST(IkeSaTest, PoolExhaustionFailsTheConnection) {
+  Pair p(BaseConfig(Role::kInitiator, "secret-psk-1234567890"),
+         BaseConfig(Role::kResponder, "secret-psk-1234567890"));
+  p.gw.refuse_address = true;
+  p.Start();
+  p.Pump();
+  EXPECT_EQ(p.initiator->state(), IkeSa::State::kClosed);
+  ASSERT_TRUE(p.client.Saw(Kind::kFailed));
+  EXPECT_NE(p.client.Last().find("INTERNAL_ADDRESS_FAILURE"),
+            std::string::npos)
+      << p.client.Last();
+  EXPECT_EQ(p.responder->state(), IkeSa::State::kClosed);
+}
+
+TEST(IkeSaTest, CookieIsEchoedFirst) {
+  Pair p(BaseConfig(Role::kInitiator, "secret-psk-1234567890"),
+         BaseConfig(Role::kResponder, "secret-psk-1234567890"));
+  Bytes cookie(24, 0x5a);
+  bool asked = false;
+  bool echoed = false;
+  p.drop_to_gw = [&](int i, const Bytes& m) {
+    if (i == 1) {
+      auto retry = ParseMessage(m);
+      const auto* n = retry.ok() && !retry->payloads.empty()
+                          ? absl::get_if<NotifyPayload>(
+                                &retry->payloads.front().body)
+                          : nullptr;
+      echoed = n != nullptr && n->type == NotifyType::kCookie &&
+               n->data == cookie;
+    }
+    if (i != 0) return false;
+    // Answer the first request with N(COOKIE) ourselves.
+    auto req = ParseMessage(m);
+    Message r;
+    r.header.spi_i = req->header.spi_i;
+    r.header.exchange_type = ExchangeType::kIkeSaInit;
+    r.header.response = true;
+    NotifyPayload n;
+    n.type = NotifyType::kCookie;
+    n.data = cookie;
+    r.payloads.push_back(Payload::Notify(n));
+    p.initiator->OnMessage(*SerializeMessage(r),
+                           *SocketAddress::Parse("192.0.2.1:500"), p.now);
+    asked = true;
+    return true;
+  };
+  p.Start();
+  p.Pump();
+  ASSERT_TRUE(asked);
+  EXPECT_TRUE(echoed);
+  ASSERT_EQ(p.initiator->state(), IkeSa::State::kEstablished)
+      << p.client.Last();
+}
+
+}  // namespace
+}  // namespace stow::ike
