@@ -20,6 +20,8 @@ all=(
   //sdk/gateway/services/fuzz:http_request_fuzzer
   //sdk/tunnel/ipsec/ike/crypto/fuzz:ike_fragment_fuzzer
   //sdk/tunnel/ipsec/ike/codec/fuzz:ike_message_fuzzer
+  //sdk/tunnel/ipsec/ike/negotiation/fuzz:negotiation_fuzzer
+  //sdk/dns/fuzz:dns_response_fuzzer
 )
 targets=("${@:-${all[@]}}")
 [ $# -eq 0 ] && targets=("${all[@]}")

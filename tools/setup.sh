@@ -11,7 +11,11 @@ deps="$root/.deps"
 packages=(
   bazel-bootstrap g++ libuv1-dev libabsl-dev libgtest-dev libgmock-dev
   android-libboringssl-dev nlohmann-json3-dev clang libclang-rt-14-dev
-  iproute2 iputils-ping xz-utils ca-certificates python3
+  iproute2 iputils-ping xz-utils ca-certificates python3 iperf3
+  # The strongSwan interop harness (../shared/interop/strongswan); it
+  # installs anything else it needs itself.
+  strongswan-charon strongswan-swanctl strongswan-pki libcharon-extra-plugins
+  libstrongswan-standard-plugins libstrongswan-extra-plugins dnsmasq-base curl
 )
 
 # lwIP 2.1.3 upstream tarball as shipped in Debian's source package
