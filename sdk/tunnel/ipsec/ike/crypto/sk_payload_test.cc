@@ -80,7 +80,7 @@ TEST(SkCipherTest, SealMatchesRawAeadConstruction) {
       std::vector<uint8_t> message = MessagePrefix(unencrypted, &sk_offset);
       const std::vector<uint8_t> inner = Inner(77);
       ASSERT_TRUE(
-          cipher->SealMessage(EncryptedPayload::kSk, &message, sk_offset, inner)
+          cipher->SealMessage(SkKind::kSk, &message, sk_offset, inner)
               .ok());
       ASSERT_EQ(message.size(), sk_offset + 4 + 8 + 77 + 1 + 16);
       EXPECT_EQ(cipher->next_iv(), 0x0102030405060709ull);
@@ -130,7 +130,7 @@ TEST(SkCipherTest, RoundTripAllAeadsAndSizes) {
         std::vector<uint8_t> message = MessagePrefix(unencrypted, &sk_offset);
         const std::vector<uint8_t> inner = Inner(size);
         absl::Status sealed =
-            ei->SealMessage(EncryptedPayload::kSk, &message, sk_offset, inner);
+            ei->SealMessage(SkKind::kSk, &message, sk_offset, inner);
         if (size == 65507) {
           // 4 + 8 + 65507 + 1 + 16 > 65535: no room in Payload Length.
           EXPECT_EQ(sealed.code(), absl::StatusCode::kInvalidArgument);
@@ -138,12 +138,12 @@ TEST(SkCipherTest, RoundTripAllAeadsAndSizes) {
         }
         ASSERT_TRUE(sealed.ok()) << sealed;
         auto opened =
-            ei_peer->OpenMessage(EncryptedPayload::kSk, message, sk_offset);
+            ei_peer->OpenMessage(SkKind::kSk, message, sk_offset);
         ASSERT_TRUE(opened.ok()) << opened.status();
         EXPECT_EQ(*opened, inner);
         // The other direction's key does not open it.
         EXPECT_EQ(
-            er->OpenMessage(EncryptedPayload::kSk, message, sk_offset)
+            er->OpenMessage(SkKind::kSk, message, sk_offset)
                 .status()
                 .code(),
             absl::StatusCode::kDataLoss);
@@ -161,7 +161,7 @@ TEST(SkCipherTest, IvIsUniquePerMessage) {
   for (int i = 0; i < 5; ++i) {
     size_t off = 0;
     std::vector<uint8_t> m = MessagePrefix(false, &off);
-    ASSERT_TRUE(c->SealMessage(EncryptedPayload::kSk, &m, off, Inner(10)).ok());
+    ASSERT_TRUE(c->SealMessage(SkKind::kSk, &m, off, Inner(10)).ok());
     ivs.emplace_back(m.begin() + off + 4, m.begin() + off + 12);
   }
   for (size_t a = 0; a < ivs.size(); ++a) {
@@ -173,9 +173,9 @@ TEST(SkCipherTest, IvIsUniquePerMessage) {
   c->set_next_iv(~uint64_t{0});
   size_t off = 0;
   std::vector<uint8_t> m = MessagePrefix(false, &off);
-  EXPECT_TRUE(c->SealMessage(EncryptedPayload::kSk, &m, off, Inner(3)).ok());
+  EXPECT_TRUE(c->SealMessage(SkKind::kSk, &m, off, Inner(3)).ok());
   m = MessagePrefix(false, &off);
-  EXPECT_EQ(c->SealMessage(EncryptedPayload::kSk, &m, off, Inner(3)).code(),
+  EXPECT_EQ(c->SealMessage(SkKind::kSk, &m, off, Inner(3)).code(),
             absl::StatusCode::kResourceExhausted);
 }
 
@@ -191,14 +191,14 @@ TEST(SkCipherTest, EveryTamperedByteIsRejected) {
     size_t sk_offset = 0;
     std::vector<uint8_t> message = MessagePrefix(true, &sk_offset);
     ASSERT_TRUE(
-        tx->SealMessage(EncryptedPayload::kSk, &message, sk_offset, Inner(40))
+        tx->SealMessage(SkKind::kSk, &message, sk_offset, Inner(40))
             .ok());
-    ASSERT_TRUE(rx->OpenMessage(EncryptedPayload::kSk, message, sk_offset).ok());
+    ASSERT_TRUE(rx->OpenMessage(SkKind::kSk, message, sk_offset).ok());
     for (size_t i = 0; i < message.size(); ++i) {
       for (uint8_t flip : {0x01, 0x80}) {
         std::vector<uint8_t> bad = message;
         bad[i] ^= flip;
-        auto opened = rx->OpenMessage(EncryptedPayload::kSk, bad, sk_offset);
+        auto opened = rx->OpenMessage(SkKind::kSk, bad, sk_offset);
         ASSERT_FALSE(opened.ok()) << "byte " << i;
         const bool length_field = (i >= 24 && i < 28) ||
                                   i == sk_offset + 2 || i == sk_offset + 3;
@@ -211,16 +211,16 @@ TEST(SkCipherTest, EveryTamperedByteIsRejected) {
     // Truncated or extended messages never open.
     for (size_t n = 0; n < message.size(); ++n) {
       std::vector<uint8_t> cut(message.begin(), message.begin() + n);
-      EXPECT_FALSE(rx->OpenMessage(EncryptedPayload::kSk, cut, sk_offset).ok());
+      EXPECT_FALSE(rx->OpenMessage(SkKind::kSk, cut, sk_offset).ok());
     }
     std::vector<uint8_t> longer = message;
     longer.push_back(0);
     EXPECT_FALSE(
-        rx->OpenMessage(EncryptedPayload::kSk, longer, sk_offset).ok());
+        rx->OpenMessage(SkKind::kSk, longer, sk_offset).ok());
     // A wrong offset is refused or fails the ICV, never crashes.
     for (size_t off = 0; off <= message.size() + 2; ++off) {
       if (off == sk_offset) continue;
-      EXPECT_FALSE(rx->OpenMessage(EncryptedPayload::kSk, message, off).ok());
+      EXPECT_FALSE(rx->OpenMessage(SkKind::kSk, message, off).ok());
     }
   }
 }
@@ -262,24 +262,24 @@ TEST(SkCipherTest, AcceptsPeerPaddingRejectsInsanePadLength) {
     // inner (5 bytes) | padding of 3 arbitrary bytes | Pad Length 3.
     std::vector<uint8_t> m = SealRawPlaintext(
         encr, km, {1, 2, 3, 4, 5, 0xaa, 0xbb, 0xcc, 3}, &off);
-    auto opened = rx->OpenMessage(EncryptedPayload::kSk, m, off);
+    auto opened = rx->OpenMessage(SkKind::kSk, m, off);
     ASSERT_TRUE(opened.ok()) << opened.status();
     EXPECT_EQ(*opened, std::vector<uint8_t>({1, 2, 3, 4, 5}));
     // Pad Length covering everything but itself: valid, empty inner.
     m = SealRawPlaintext(encr, km, {1, 2, 3, 3}, &off);
-    opened = rx->OpenMessage(EncryptedPayload::kSk, m, off);
+    opened = rx->OpenMessage(SkKind::kSk, m, off);
     ASSERT_TRUE(opened.ok());
     EXPECT_TRUE(opened->empty());
     // Pad Length one beyond the plaintext, and 255 with little plaintext.
     for (std::vector<uint8_t> bad :
          {std::vector<uint8_t>{1, 2, 3, 4}, std::vector<uint8_t>{1, 2, 255}}) {
       m = SealRawPlaintext(encr, km, bad, &off);
-      EXPECT_EQ(rx->OpenMessage(EncryptedPayload::kSk, m, off).status().code(),
+      EXPECT_EQ(rx->OpenMessage(SkKind::kSk, m, off).status().code(),
                 absl::StatusCode::kInvalidArgument);
     }
     // No plaintext at all (not even a Pad Length): too short.
     m = SealRawPlaintext(encr, km, {}, &off);
-    EXPECT_EQ(rx->OpenMessage(EncryptedPayload::kSk, m, off).status().code(),
+    EXPECT_EQ(rx->OpenMessage(SkKind::kSk, m, off).status().code(),
               absl::StatusCode::kInvalidArgument);
   }
 }
@@ -292,25 +292,25 @@ TEST(SkCipherTest, SkfRoundTripAuthenticatesFragmentFields) {
     std::vector<uint8_t> m = IkeHeader(kPayloadTypeSkf);
     const size_t off = m.size();
     AppendSkfHeader(35, 2, 3, &m);
-    ASSERT_TRUE(tx->SealMessage(EncryptedPayload::kSkf, &m, off, Inner(50)).ok());
+    ASSERT_TRUE(tx->SealMessage(SkKind::kSkf, &m, off, Inner(50)).ok());
     auto header = ParseSkfHeader(m, off);
     ASSERT_TRUE(header.has_value());
     EXPECT_EQ(header->fragment_number, 2);
     EXPECT_EQ(header->total_fragments, 3);
     EXPECT_EQ(header->payload_length, m.size() - off);
-    auto opened = rx->OpenMessage(EncryptedPayload::kSkf, m, off);
+    auto opened = rx->OpenMessage(SkKind::kSkf, m, off);
     ASSERT_TRUE(opened.ok());
     EXPECT_EQ(*opened, Inner(50));
     for (size_t i = off + 4; i < off + 8; ++i) {
       std::vector<uint8_t> bad = m;
       bad[i] ^= 1;
-      EXPECT_EQ(rx->OpenMessage(EncryptedPayload::kSkf, bad, off)
+      EXPECT_EQ(rx->OpenMessage(SkKind::kSkf, bad, off)
                     .status()
                     .code(),
                 absl::StatusCode::kDataLoss);
     }
     // Opening it as SK puts the fragment fields in the IV: fails.
-    EXPECT_FALSE(rx->OpenMessage(EncryptedPayload::kSk, m, off).ok());
+    EXPECT_FALSE(rx->OpenMessage(SkKind::kSk, m, off).ok());
   }
 }
 
@@ -322,16 +322,16 @@ TEST(SkCipherTest, SealMessageRejectsBadLayouts) {
   std::vector<uint8_t> m = MessagePrefix(false, &off);
   // Offset inside the IKE header.
   std::vector<uint8_t> short_header(m.begin() + 4, m.end());
-  EXPECT_EQ(c->SealMessage(EncryptedPayload::kSk, &short_header, 24, Inner(1))
+  EXPECT_EQ(c->SealMessage(SkKind::kSk, &short_header, 24, Inner(1))
                 .code(),
             absl::StatusCode::kInvalidArgument);
   // Bytes after the SK header.
   std::vector<uint8_t> extra = m;
   extra.push_back(0);
-  EXPECT_EQ(c->SealMessage(EncryptedPayload::kSk, &extra, off, Inner(1)).code(),
+  EXPECT_EQ(c->SealMessage(SkKind::kSk, &extra, off, Inner(1)).code(),
             absl::StatusCode::kInvalidArgument);
   // SKF needs 8 header bytes.
-  EXPECT_EQ(c->SealMessage(EncryptedPayload::kSkf, &m, off, Inner(1)).code(),
+  EXPECT_EQ(c->SealMessage(SkKind::kSkf, &m, off, Inner(1)).code(),
             absl::StatusCode::kInvalidArgument);
   // Low level: wrong output size.
   std::vector<uint8_t> out(SkCipher::SealedBodySize(4) + 1);

@@ -1073,8 +1073,17 @@ struct IkeSa::Impl {
     r.payloads.push_back(KeOf(*ke));
     r.payloads.push_back(Payload::Nonce(NoncePayload{nonce_r}));
     if (FindNotify(p, NotifyType::kNatDetectionSourceIp)) {
-      for (auto& n : NatDetectionNotifies(current->spi_i, current->spi_r))
-        r.payloads.push_back(std::move(n));
+      auto nat_d = NatDetectionNotifies(current->spi_i, current->spi_r);
+      if (config.force_nat_t) {
+        // We take ESP only inside UDP: claim to be behind a NAT (a hash of
+        // port 0) so that the initiator encapsulates, as strongSwan does
+        // with kernel-libipsec.
+        nat_d[0] = Notify(NotifyType::kNatDetectionSourceIp,
+                          NatDetectionHash(current->spi_i, current->spi_r,
+                                           local.ip(), 0));
+        nat_t = true;
+      }
+      for (auto& n : nat_d) r.payloads.push_back(std::move(n));
     }
     if (config.peer_authenticator) {
       if (auto req = config.peer_authenticator->CertificateRequest())
@@ -1706,6 +1715,7 @@ struct IkeSa::Impl {
                                             bool* close_after) {
     std::vector<Payload> out;
     std::vector<Bytes> our_spis;
+    if (p.empty()) ++counters.rx_liveness_checks;
     for (const Payload& pl : p) {
       if (pl.type != PayloadType::kDelete) continue;
       const auto* d = BodyOf<DeletePayload>(pl);
@@ -2193,6 +2203,7 @@ tunnel::CounterList IkeSa::CounterList() const {
       {"ike_rx_fragments", c.rx_fragments},
       {"ike_tx_fragments", c.tx_fragments},
       {"ike_dpd_sent", c.dpd_sent},
+      {"ike_rx_liveness_checks", c.rx_liveness_checks},
       {"ike_child_rekeys", c.child_rekeys},
       {"ike_ike_rekeys", c.ike_rekeys},
       {"ike_rekey_collisions", c.rekey_collisions},

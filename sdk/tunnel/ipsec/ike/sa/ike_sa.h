@@ -75,12 +75,15 @@ struct IkeConfig {
   bool request_config = true;
   // Initiator: proposed TSi (empty: 0.0.0.0/0 and ::/0 for the families
   // asked for in config_request, else both) and TSr (empty: 0.0.0.0/0 and
-  // ::/0). Responder: the TSr it allows (empty: everything).
+  // ::/0). Responder: local_ts is the TSr it allows, remote_ts the TSi
+  // (both empty: everything; an assigned virtual address replaces
+  // remote_ts with that address).
   std::vector<TrafficSelector> local_ts;
   std::vector<TrafficSelector> remote_ts;
   // Initiator: use UDP 4500 with the non-ESP marker from the first message
   // (the gateway listens on a NAT-T port only), and keep NAT-T even when no
-  // NAT is detected.
+  // NAT is detected. Responder: pretend to be behind a NAT (a NAT-D hash
+  // that cannot match) so that the initiator puts ESP in UDP.
   bool force_nat_t = false;
   // Largest IKE message (UDP payload, marker excluded) before RFC 7383
   // fragmentation, when both sides support it.
@@ -176,6 +179,7 @@ class IkeSa {
     uint64_t rx_fragments = 0;
     uint64_t tx_fragments = 0;
     uint64_t dpd_sent = 0;
+    uint64_t rx_liveness_checks = 0;  // Empty INFORMATIONALs answered.
     uint64_t child_rekeys = 0;
     uint64_t ike_rekeys = 0;
     uint64_t rekey_collisions = 0;
