@@ -4,6 +4,11 @@
 // tunnel's counters. tools/demo.sh starts a gateway and runs this.
 //
 //   demo --profile=client.json [--server=10.99.0.1] [--mib=100]
+//   demo --ike_profile=ike.json [--server=10.99.0.1] [--mib=100]
+//
+// --profile uses manual ESP keys; --ike_profile negotiates them with IKEv2
+// (sdk/tunnel/ipsec/ike_profile.h) and waits for the gateway to assign the
+// virtual address before the first request.
 #include <unistd.h>
 
 #include <atomic>
@@ -24,11 +29,16 @@
 #include "samples/common/http_get.h"
 #include "sdk/crypto/sha256.h"
 #include "sdk/engine/esp_session.h"
+#include "sdk/engine/ike_session.h"
 #include "sdk/event/uv_loop.h"
 #include "sdk/gateway/services/pattern.h"
+#include "sdk/tunnel/ipsec/ike_profile.h"
 #include "sdk/tunnel/ipsec/profile.h"
 
-ABSL_FLAG(std::string, profile, "", "the client profile (JSON)");
+ABSL_FLAG(std::string, profile, "",
+          "the client profile with manual ESP keys (JSON)");
+ABSL_FLAG(std::string, ike_profile, "",
+          "an IKEv2 client profile (JSON), instead of --profile");
 ABSL_FLAG(std::string, gateway, "",
           "the gateway's UDP address, overriding the profile's");
 ABSL_FLAG(std::string, server, "10.99.0.1",
@@ -86,19 +96,40 @@ struct PingResult : netstack::Pinger::Delegate {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "The Stowaway demo: demo --profile=client.json [--server=10.99.0.1]");
+      "The Stowaway demo: demo --profile=client.json | "
+      "--ike_profile=ike.json [--server=10.99.0.1]");
   absl::ParseCommandLine(argc, argv);
-  if (absl::GetFlag(FLAGS_profile).empty()) {
-    return Fail("--profile is required");
+  const bool ike = !absl::GetFlag(FLAGS_ike_profile).empty();
+  if (absl::GetFlag(FLAGS_profile).empty() == !ike) {
+    return Fail("exactly one of --profile and --ike_profile is required");
   }
-  auto profile = ipsec::LoadEspProfile(absl::GetFlag(FLAGS_profile));
-  if (!profile.ok()) return Fail(std::string(profile.status().message()));
+  absl::StatusOr<ipsec::EspProfile> profile =
+      absl::InvalidArgumentError("unused");
+  absl::StatusOr<ipsec::IkeProfile> ike_profile =
+      absl::InvalidArgumentError("unused");
+  if (ike) {
+    ike_profile = ipsec::LoadIkeProfile(absl::GetFlag(FLAGS_ike_profile));
+    if (!ike_profile.ok()) {
+      return Fail(std::string(ike_profile.status().message()));
+    }
+  } else {
+    profile = ipsec::LoadEspProfile(absl::GetFlag(FLAGS_profile));
+    if (!profile.ok()) return Fail(std::string(profile.status().message()));
+  }
   if (!absl::GetFlag(FLAGS_gateway).empty()) {
     auto gw = SocketAddress::Parse(absl::GetFlag(FLAGS_gateway));
     if (!gw.ok() || gw->port() == 0) {
       return Fail("--gateway: not an address:port");
     }
-    profile->gateway = *gw;
+    if (ike) {
+      // The same rule as the profile's: port 500 floats to 4500.
+      ike_profile->gateway = *gw;
+      ike_profile->gateway_nat_t =
+          gw->port() == ipsec::kIkePort ? SocketAddress(gw->ip(), 4500) : *gw;
+      ike_profile->ike.force_nat_t = gw->port() != ipsec::kIkePort;
+    } else {
+      profile->gateway = *gw;
+    }
   }
   auto server_ip = IpAddress::Parse(absl::GetFlag(FLAGS_server));
   if (!server_ip.ok()) return Fail("--server: not an IP address");
@@ -112,6 +143,8 @@ int main(int argc, char** argv) {
   event::UvLoop* l = loop->get();
   std::unique_ptr<netstack::Stack> stack;
   std::unique_ptr<engine::EspSession> session;
+  std::unique_ptr<engine::IkeSession> ike_session;
+  Done connected;  // IKE: the first kConnected, or a terminal event.
   std::unique_ptr<samples::HttpGet> get;
   std::unique_ptr<netstack::Pinger> pinger;
   PingResult ping;
@@ -131,6 +164,34 @@ int main(int argc, char** argv) {
       return;
     }
     stack = *std::move(s);
+    if (ike) {
+      auto session_or = engine::IkeSession::Start(
+          l, stack.get(), *ike_profile,
+          [&connected](const engine::SessionEvent& e) {
+            std::fprintf(stderr, "demo: session %s %s\n",
+                         engine::SessionEventKindName(e.kind),
+                         e.detail.c_str());
+            switch (e.kind) {
+              case engine::SessionEvent::Kind::kConnected:
+                connected.Set(absl::OkStatus());
+                break;
+              case engine::SessionEvent::Kind::kAuthFailed:
+              case engine::SessionEvent::Kind::kNoProposalChosen:
+              case engine::SessionEvent::Kind::kDisconnected:
+                connected.Set(absl::UnavailableError(absl::StrCat(
+                    engine::SessionEventKindName(e.kind), ": ", e.detail)));
+                break;
+              default:
+                break;
+            }
+          });
+      if (!session_or.ok()) {
+        started = session_or.status();
+        return;
+      }
+      ike_session = *std::move(session_or);
+      return;
+    }
     auto session_or = engine::EspSession::Start(
         l, stack.get(), *profile, [](const tunnel::TunnelEvent& e) {
           std::fprintf(stderr, "demo: tunnel event %s %s\n",
@@ -146,6 +207,8 @@ int main(int argc, char** argv) {
     run([&] {
       get.reset();
       pinger.reset();
+      if (ike_session != nullptr) ike_session->Close("demo finished");
+      ike_session.reset();
       session.reset();
       stack.reset();
     });
@@ -158,13 +221,42 @@ int main(int argc, char** argv) {
     return code;
   };
   if (!started.ok()) return finish(Fail(started.ToString()));
-  std::printf("== ESP session to %s over UDP from %s, virtual address %s%s\n",
-              profile->gateway.ToString().c_str(),
-              session->tunnel()->local_address().ToString().c_str(),
-              profile->ipv4 ? profile->ipv4->ToString().c_str() : "-",
-              profile->ipv6 ? absl::StrCat(", ", profile->ipv6->ToString())
-                                  .c_str()
-                            : "");
+  if (ike) {
+    if (!connected.WaitFor(timeout)) {
+      return finish(Fail("the IKE session did not connect in time"));
+    }
+    if (!connected.status().ok()) {
+      return finish(Fail(connected.status().ToString()));
+    }
+    std::string line;
+    run([&] {
+      std::string dns;
+      for (const IpAddress& ip : ike_session->dns_servers()) {
+        absl::StrAppend(&dns, dns.empty() ? "" : ", ", ip.ToString());
+      }
+      const ike::IkeSa* sa = ike_session->tunnel()->ike_sa();
+      line = absl::StrCat(
+          "== IKEv2 session to ", ike_profile->gateway.ToString(),
+          " over UDP from ",
+          ike_session->tunnel()->local_address().ToString(),
+          ", virtual address ",
+          ike_session->ipv4() ? ike_session->ipv4()->ToString() : "-",
+          ike_session->ipv6()
+              ? absl::StrCat(", ", ike_session->ipv6()->ToString())
+              : "",
+          ", DNS ", dns.empty() ? "-" : dns, ", ",
+          sa != nullptr ? sa->Describe() : "");
+    });
+    std::printf("%s\n", line.c_str());
+  } else {
+    std::printf(
+        "== ESP session to %s over UDP from %s, virtual address %s%s\n",
+        profile->gateway.ToString().c_str(),
+        session->tunnel()->local_address().ToString().c_str(),
+        profile->ipv4 ? profile->ipv4->ToString().c_str() : "-",
+        profile->ipv6 ? absl::StrCat(", ", profile->ipv6->ToString()).c_str()
+                      : "");
+  }
 
   // 2. The status page.
   const SocketAddress http(*server_ip, 80);
@@ -283,7 +375,9 @@ int main(int argc, char** argv) {
 
   // 5. Counters.
   tunnel::CounterList counters;
-  run([&] { counters = session->Counters(); });
+  run([&] {
+    counters = ike ? ike_session->Counters() : session->Counters();
+  });
   std::printf("\n== tunnel counters\n");
   for (const auto& [name, value] : counters) {
     std::printf("  %-28s %llu\n", name.c_str(),
