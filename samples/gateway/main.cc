@@ -1,10 +1,15 @@
-// The Stowaway gateway: ESP in UDP from clients into a user-space netstack
-// that hosts the built-in services and port forwards. Needs no root.
+// The Stowaway gateway: an IKEv2 responder and ESP in UDP from clients into
+// a user-space netstack that hosts the built-in services and port forwards.
+// Needs no root.
 //
+//   gateway --ike --psk=SECRET [--listen=127.0.0.1:4500]
+//           [--ike_listen=127.0.0.1:500] [--pool=10.99.100.0/24]
+//           [--pool6=fd99::100:0/112] [--dns=10.99.0.1]
 //   gateway --client=client.json [--listen=127.0.0.1:4500]
 //           [--forward=10.99.0.1:8080=127.0.0.1:8000,...]
 //   gateway --write_profile=client.json [--profile_gateway=127.0.0.1:4500]
 //
+// Manually keyed clients (--client) and IKE clients can be served together.
 // Prints "READY <address>" on stdout once serving; logs one line per client
 // event on stderr; SIGINT or SIGTERM (or, with --stop_on_stdin_eof, the end
 // of its input) stops it cleanly.
@@ -41,6 +46,43 @@ ABSL_FLAG(std::vector<std::string>, forward, {},
 ABSL_FLAG(std::string, ipv4, "10.99.0.1/16", "the gateway's virtual IPv4");
 ABSL_FLAG(std::string, ipv6, "fd99::1",
           "the gateway's virtual IPv6 (/64), empty for none");
+ABSL_FLAG(bool, ike, false, "enable the IKEv2 responder (needs --psk)");
+ABSL_FLAG(std::string, ike_listen, "",
+          "also take plain IKE (no NAT-T marker) on this UDP address, e.g. "
+          "0.0.0.0:500; empty: none");
+ABSL_FLAG(std::string, psk, "", "IKE pre-shared key");
+ABSL_FLAG(std::string, psk_file, "",
+          "file holding the IKE pre-shared key (trailing whitespace dropped)");
+ABSL_FLAG(std::string, id, "fqdn:gw.stowaway.test",
+          "the gateway's IKE identity: fqdn:NAME, email:ADDR, ipv4:IP, "
+          "ipv6:IP or keyid:HEX");
+ABSL_FLAG(std::string, cert, "",
+          "gateway certificate (PEM); not supported yet");
+ABSL_FLAG(std::string, key, "", "gateway private key (PEM); not supported yet");
+ABSL_FLAG(std::string, ca, "",
+          "CA for client certificates (PEM); not supported yet");
+ABSL_FLAG(std::string, ike_proposals, "",
+          "IKE algorithms in strongSwan syntax, e.g. "
+          "aes256gcm16-prfsha256-x25519 (empty: the defaults)");
+ABSL_FLAG(std::string, esp_proposals, "",
+          "ESP algorithms, e.g. aes256gcm16-x25519-none (empty: defaults)");
+ABSL_FLAG(absl::Duration, dpd_delay, absl::Seconds(30),
+          "liveness check after this long without a message (0: off)");
+ABSL_FLAG(absl::Duration, child_rekey, absl::Hours(1),
+          "CHILD SA rekey period (0: off)");
+ABSL_FLAG(absl::Duration, ike_rekey, absl::Hours(4),
+          "IKE SA rekey period (0: off)");
+ABSL_FLAG(int, cookie_threshold, 10,
+          "half-open IKE SAs from which COOKIEs are required (0: never)");
+ABSL_FLAG(int, max_half_open, 1000,
+          "half-open IKE SAs beyond which new ones are dropped");
+ABSL_FLAG(std::string, pool, "10.99.100.0/24",
+          "IPv4 addresses for IKE clients (inside --ipv4's prefix; empty: "
+          "none)");
+ABSL_FLAG(std::string, pool6, "",
+          "IPv6 addresses for IKE clients, e.g. fd99::100:0/112 (empty: none)");
+ABSL_FLAG(std::vector<std::string>, dns, {},
+          "DNS servers pushed to IKE clients, e.g. 10.99.0.1");
 ABSL_FLAG(bool, stop_on_stdin_eof, false,
           "also stop when standard input ends (for tests)");
 ABSL_FLAG(std::string, write_profile, "",
@@ -149,9 +191,11 @@ class StopSignal {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "The Stowaway gateway: ESP in UDP into a user-space netstack with "
-      "built-in services.\n  gateway --client=client.json "
-      "[--listen=127.0.0.1:4500]\n  gateway --write_profile=client.json");
+      "The Stowaway gateway: IKEv2 and ESP in UDP into a user-space netstack "
+      "with built-in services.\n  gateway --ike --psk=SECRET "
+      "[--listen=127.0.0.1:4500] [--ike_listen=127.0.0.1:500]\n"
+      "  gateway --client=client.json [--listen=127.0.0.1:4500]\n"
+      "  gateway --write_profile=client.json");
   absl::ParseCommandLine(argc, argv);
   if (!absl::GetFlag(FLAGS_write_profile).empty()) {
     return WriteProfile(absl::GetFlag(FLAGS_write_profile));
@@ -161,8 +205,30 @@ int main(int argc, char** argv) {
       absl::GetFlag(FLAGS_forward), absl::GetFlag(FLAGS_ipv4),
       absl::GetFlag(FLAGS_ipv6));
   if (!config.ok()) return Fail(std::string(config.status().message()));
-  if (config->clients.empty()) {
-    Log("no --client profiles: nobody can connect yet");
+  gateway::IkeFlags ike;
+  ike.ike = absl::GetFlag(FLAGS_ike);
+  ike.ike_listen = absl::GetFlag(FLAGS_ike_listen);
+  ike.psk = absl::GetFlag(FLAGS_psk);
+  ike.psk_file = absl::GetFlag(FLAGS_psk_file);
+  ike.id = absl::GetFlag(FLAGS_id);
+  ike.cert = absl::GetFlag(FLAGS_cert);
+  ike.key = absl::GetFlag(FLAGS_key);
+  ike.ca = absl::GetFlag(FLAGS_ca);
+  ike.ike_proposals = absl::GetFlag(FLAGS_ike_proposals);
+  ike.esp_proposals = absl::GetFlag(FLAGS_esp_proposals);
+  ike.dpd_delay = absl::GetFlag(FLAGS_dpd_delay);
+  ike.child_rekey = absl::GetFlag(FLAGS_child_rekey);
+  ike.ike_rekey = absl::GetFlag(FLAGS_ike_rekey);
+  ike.cookie_threshold = absl::GetFlag(FLAGS_cookie_threshold);
+  ike.max_half_open = absl::GetFlag(FLAGS_max_half_open);
+  ike.pool = absl::GetFlag(FLAGS_pool);
+  ike.pool6 = absl::GetFlag(FLAGS_pool6);
+  ike.dns = absl::GetFlag(FLAGS_dns);
+  if (absl::Status s = gateway::ApplyIkeFlags(ike, &*config); !s.ok()) {
+    return Fail(std::string(s.message()));
+  }
+  if (config->clients.empty() && !ike.ike) {
+    Log("no --client profiles and no --ike: nobody can connect yet");
   }
   config->log = Log;
 
@@ -217,13 +283,24 @@ int main(int argc, char** argv) {
   });
   if (ran.ok() && started.ok()) {
     Log(absl::StrCat("listening on ", gw->local_address().ToString(),
-                     " (ESP in UDP), virtual address ",
+                     ike.ike ? " (ESP in UDP, IKE)" : " (ESP in UDP)",
+                     gw->ike_address()
+                         ? absl::StrCat(" and ", gw->ike_address()->ToString(),
+                                        " (IKE)")
+                         : "",
+                     ", virtual address ",
                      absl::GetFlag(FLAGS_ipv4),
                      absl::GetFlag(FLAGS_ipv6).empty()
                          ? ""
                          : absl::StrCat(", ", absl::GetFlag(FLAGS_ipv6)),
                      ", ", absl::GetFlag(FLAGS_client).size(),
-                     " client profile(s)"));
+                     " client profile(s)",
+                     ike.ike ? absl::StrCat(", IKE pool ",
+                                            ike.pool.empty() ? "-" : ike.pool,
+                                            ike.pool6.empty()
+                                                ? ""
+                                                : absl::StrCat(" ", ike.pool6))
+                             : ""));
     std::printf("READY %s\n", gw->local_address().ToString().c_str());
     std::fflush(stdout);
     Log(absl::StrCat("stopping (", stop.Wait(), ")"));
