@@ -1081,7 +1081,8 @@ struct IkeSa::Impl {
         nat_d[0] = Notify(NotifyType::kNatDetectionSourceIp,
                           NatDetectionHash(current->spi_i, current->spi_r,
                                            local.ip(), 0));
-        nat_t = true;
+        // The transport stays as the request came; the initiator floats
+        // to 4500 for IKE_AUTH and we follow it there.
       }
       for (auto& n : nat_d) r.payloads.push_back(std::move(n));
     }
@@ -1285,10 +1286,10 @@ struct IkeSa::Impl {
     r->payloads.push_back(Payload::Sa(r->offered));
     r->payloads.push_back(Payload::Nonce(NoncePayload{r->nonce}));
     if (r->ke) r->payloads.push_back(KeOf(*r->ke));
-    r->payloads.push_back(Payload::Tsi(TsPayload{
-        current->we_initiated ? c.info.local_ts : c.info.remote_ts}));
-    r->payloads.push_back(Payload::Tsr(TsPayload{
-        current->we_initiated ? c.info.remote_ts : c.info.local_ts}));
+    // TSi are the selectors of the exchange's initiator (us), whoever
+    // initiated the IKE SA.
+    r->payloads.push_back(Payload::Tsi(TsPayload{c.info.local_ts}));
+    r->payloads.push_back(Payload::Tsr(TsPayload{c.info.remote_ts}));
   }
 
   void StartIkeRekey(absl::Duration now) {
@@ -1627,6 +1628,17 @@ struct IkeSa::Impl {
                            rekey->spi));
       return out;
     }
+    // The rekeyed SA keeps its selectors: the peer's TSi must be within
+    // its side of them, TSr within ours.
+    const auto* tsi = FindBody<TsPayload>(p, PayloadType::kTsi);
+    const auto* tsr = FindBody<TsPayload>(p, PayloadType::kTsr);
+    if (tsi == nullptr || tsr == nullptr ||
+        !CheckNarrowed(c->info.remote_ts, tsi->selectors).ok() ||
+        !CheckNarrowed(c->info.local_ts, tsr->selectors).ok()) {
+      out.push_back(Notify(NotifyType::kTsUnacceptable));
+      Event(Kind::kInfo, "CHILD rekey refused: traffic selectors do not fit");
+      return out;
+    }
     uint32_t our_spi = NewEspSpi();
     SaPayload reply;
     auto esp = SelectEspProposal(*sa, config.esp, our_spi,
@@ -1680,17 +1692,9 @@ struct IkeSa::Impl {
     out.push_back(Payload::Sa(reply));
     out.push_back(Payload::Nonce(NoncePayload{nr}));
     if (k) out.push_back(KeOf(*k));
-    const auto& initiator_side =
-        current->we_initiated ? child->local_ts : child->remote_ts;
-    const auto& responder_side =
-        current->we_initiated ? child->remote_ts : child->local_ts;
-    // TSi are the request initiator's (the peer's) selectors.
-    out.push_back(Payload::Tsi(TsPayload{
-        current->we_initiated ? child->remote_ts : child->local_ts}));
-    out.push_back(Payload::Tsr(TsPayload{
-        current->we_initiated ? child->local_ts : child->remote_ts}));
-    (void)initiator_side;
-    (void)responder_side;
+    // TSi are the selectors of the exchange's initiator (the peer).
+    out.push_back(Payload::Tsi(TsPayload{child->remote_ts}));
+    out.push_back(Payload::Tsr(TsPayload{child->local_ts}));
     AddChild(*std::move(child), now);
     Event(Kind::kChildRekeyed,
           absl::StrCat("CHILD SA ", Hex(old_spi), " replaced by ",

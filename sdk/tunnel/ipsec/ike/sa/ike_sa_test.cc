@@ -222,6 +222,14 @@ TEST_F(EstablishedTest, IkeRekeyByEitherSideKeepsChildrenAndWorks) {
   uint64_t second = p->initiator->spi_i();
   p->responder->RekeyIke(p->now);
   p->Pump();
+  // After the responder's IKE rekey, the roles of the IKE SA are swapped,
+  // but TSi in a CREATE_CHILD_SA are still the exchange initiator's.
+  p->initiator->RekeyChild(p->now);
+  p->Pump();
+  ExpectMirrored(p->client, p->gw);
+  p->responder->RekeyChild(p->now);
+  p->Pump();
+  ExpectMirrored(p->client, p->gw);
   EXPECT_NE(p->initiator->spi_i(), second);
   EXPECT_EQ(p->initiator->spi_r(), p->responder->spi_r());
   EXPECT_EQ(p->initiator->counters().ike_rekeys, 2u);

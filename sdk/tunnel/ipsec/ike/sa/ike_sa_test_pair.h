@@ -189,6 +189,10 @@ inline void ExpectMirrored(const Side& a, const Side& b) {
       EXPECT_EQ(ca.keys.i2r.key_material, cb.keys.i2r.key_material);
       EXPECT_EQ(ca.keys.r2i.key_material, cb.keys.r2i.key_material);
       EXPECT_EQ(ca.keys.transform, cb.keys.transform);
+      ASSERT_EQ(ca.local_ts.size(), cb.remote_ts.size());
+      for (size_t i = 0; i < ca.local_ts.size(); ++i)
+        EXPECT_EQ(DescribeSelector(ca.local_ts[i]),
+                  DescribeSelector(cb.remote_ts[i]));
     }
     EXPECT_TRUE(found) << "no peer SA for inbound " << spi;
   }
