@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs every benchmark. Each prints JSON lines
 # {"name","value","unit"}; compare ratios from one run, not absolute figures
-# across machines. TUN figures need root.
+# across machines. TUN and strongSwan figures need root.
 #   tools/bench.sh [--mib=N]   (MiB per TCP transfer, default 256)
 set -euo pipefail
 
@@ -16,3 +16,13 @@ bin=$(bazel info -c opt bazel-bin 2>/dev/null)
 # One-stream TCP: kernel reference, netstack over TUN and the plain UDP link,
 # and the SDK to the gateway over ESP.
 "$bin/tests/bench/netstack_bench" "$@"
+# IKEv2 against a real strongSwan, in network namespaces (root): connect
+# time (request sent -> tunnel usable) of the SDK against strongSwan and
+# against our gateway, of strongSwan's own initiator, and one-stream iperf3
+# throughput of the SDK beside strongSwan's initiator, all in one run. The
+# interop checks run too; only the figures are printed here.
+if [ "$(id -u)" -eq 0 ]; then
+  "$root/tests/interop/strongswan.sh" | grep '^{' || true
+else
+  echo "bench: IKE/strongSwan figures need root; skipped" >&2
+fi

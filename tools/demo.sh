@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The demo: sets up what is missing, builds, starts the gateway on 127.0.0.1,
-# and runs the demo client through an ESP tunnel to it (status page, a
-# 100 MiB download with its SHA-256 checked, ping, counters). Stops the
+# The demo: sets up what is missing, builds, starts the gateway on 127.0.0.1
+# as an IKEv2 responder with a fresh pre-shared key, and runs the demo client:
+# IKE_SA_INIT and IKE_AUTH, then through the ESP tunnel the status page, a
+# 100 MiB download with its SHA-256 checked, ping and the counters. Stops the
 # gateway and exits 0 when everything worked.
 #   tools/demo.sh [MIB]
 set -euo pipefail
@@ -26,13 +27,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# One profile with fresh random keys; the gateway loads it as its client.
-"$bin/samples/gateway/gateway" --write_profile="$work/client.json"
+# A fresh pre-shared key for this run, known to the gateway and the client.
+head -c 24 /dev/urandom | base64 >"$work/psk"
+chmod 600 "$work/psk"
 
 # start_gateway ADDRESS: starts it in the background; 0 once it is READY.
 start_gateway() {
   : >"$work/gateway.out"
-  "$bin/samples/gateway/gateway" --listen="$1" --client="$work/client.json" \
+  "$bin/samples/gateway/gateway" --listen="$1" --ike \
+    --psk_file="$work/psk" --id=fqdn:gw.stowaway.test \
     >"$work/gateway.out" 2>"$work/gateway.log" &
   gateway_pid=$!
   for _ in $(seq 150); do
@@ -55,9 +58,17 @@ address=$(sed -n 's/^READY //p' "$work/gateway.out")
 cat "$work/gateway.log"
 shown=$(wc -l <"$work/gateway.log")
 
+# The client's IKE profile: the gateway's NAT-T port (UDP encapsulation
+# from the first message), our identity, the gateway's, and the key.
+cat >"$work/client.json" <<EOF
+{"name": "demo", "gateway": "$address",
+ "local_id": "email:demo@stowaway.test", "remote_id": "fqdn:gw.stowaway.test",
+ "auth": {"psk": "$(cat "$work/psk")"}}
+EOF
+chmod 600 "$work/client.json"
 status=0
-"$bin/samples/demo/demo" --profile="$work/client.json" --gateway="$address" \
-  --mib="$mib" || status=$?
+"$bin/samples/demo/demo" --ike_profile="$work/client.json" \
+  --gateway="$address" --mib="$mib" || status=$?
 
 echo
 echo "== stopping the gateway"

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Sets up the machine, builds, and runs every test: the whole suite, then the
 # unit suites under ASan+UBSan... and TSan for code that crosses threads.
-# Ends with one line "N passed, N failed, N skipped" (test cases, summed over
+# Then every fuzz target briefly, and the interop checks against a real
+# strongSwan (tests/interop/strongswan.sh). Ends with one line
+# "N passed, N failed, N skipped" (test cases, summed over
+
+
 # the runs) and exits non-zero on any failure.
 set -uo pipefail
 
@@ -16,7 +20,7 @@ unit_targets=(//sdk/... //netstack/...)
 cross_thread_targets=(//sdk/event/... //netstack/... //sdk/gateway/...)
 
 # Seconds each fuzz target runs (tools/fuzz.sh runs longer by hand).
-fuzz_seconds=${STOW_FUZZ_SECONDS:-20}
+fuzz_seconds=${STOW_FUZZ_SECONDS:-15}
 
 total_passed=0
 total_failed=0
@@ -64,6 +68,19 @@ echo "--- fuzz: $fp passed, $ff failed, 0 skipped"
 total_passed=$((total_passed + fp))
 total_failed=$((total_failed + ff))
 
+# The SDK and our gateway against a real strongSwan, in network namespaces
+# (as root; skipped, and counted as such, otherwise). Each check is a test.
+echo "=== tests/interop/strongswan.sh"
+interop_out=$("$root/tests/interop/strongswan.sh")
+echo "$interop_out"
+ip_=$(grep -c '^PASS' <<<"$interop_out")
+if_=$(grep -c '^FAIL' <<<"$interop_out")
+is_=$(grep -c '^SKIP' <<<"$interop_out")
+if ! grep -q '^interop: ' <<<"$interop_out"; then if_=$((if_ + 1)); fi
+echo "--- interop: $ip_ passed, $if_ failed, $is_ skipped"
+total_passed=$((total_passed + ip_))
+total_failed=$((total_failed + if_))
+total_skipped=$((total_skipped + is_))
 total_failed=$((total_failed + infra_failed))
 echo "${total_passed} passed, ${total_failed} failed, ${total_skipped} skipped"
 [ "$total_failed" -eq 0 ]

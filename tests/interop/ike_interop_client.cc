@@ -406,8 +406,10 @@ int main(int argc, char** argv) {
                             Counter(before, "ike_rx_liveness_checks"),
                         " liveness checks from the gateway"));
     std::string index2;
-    Result(http("/", &index2, nullptr, nullptr), "http after idle",
-           index2.substr(0, 40));
+    bool fetched = http("/", &index2, nullptr, nullptr);
+    Result(fetched && index2.find(absl::GetFlag(FLAGS_index_text)) !=
+                          std::string::npos,
+           "http after idle", index2.substr(0, 40));
   }
 
   // Close: the gateway sees our DELETE.
