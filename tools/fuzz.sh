@@ -23,6 +23,7 @@ all=(
   //sdk/tunnel/ipsec/ike/negotiation/fuzz:negotiation_fuzzer
   //sdk/dns/fuzz:dns_response_fuzzer
   //sdk/tunnel/ipsec/ike/crypto:cert_auth_fuzzer
+  //sdk/tunnel/ipsec/ike/sa/fuzz:ike_sa_fuzzer
 )
 targets=("${@:-${all[@]}}")
 [ $# -eq 0 ] && targets=("${all[@]}")

@@ -416,3 +416,38 @@ TEST(IkeSaTest, CookieIsEchoedFirst) {
 
 }  // namespace
 }  // namespace stow::ike
+
+namespace stow::ike {
+namespace {
+
+TEST(IkeSaTest, UnknownCriticalPayloadIsAnsweredAndRefused) {
+  testing_pair::Side gw;
+  Message m;
+  m.header.spi_i = 0x1122334455667788ull;
+  m.header.exchange_type = ExchangeType::kIkeSaInit;
+  m.header.initiator = true;
+  m.payloads.push_back(Payload::Unknown(static_cast<PayloadType>(200),
+                                        /*critical=*/true, {1, 2, 3}));
+  m.payloads.push_back(Payload::Sa(BuildIkeProposal(DefaultIkeAlgorithms())));
+  Bytes bytes = *SerializeMessage(m);
+  auto parsed = ParseMessage(bytes);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  auto sa = IkeSa::CreateResponder(
+      testing_pair::BaseConfig(Role::kResponder, "secret-psk-1234567890"), &gw,
+      *SocketAddress::Parse("192.0.2.1:500"),
+      *SocketAddress::Parse("192.0.2.2:500"), bytes, *parsed, false,
+      absl::Seconds(1));
+  EXPECT_EQ(sa->state(), IkeSa::State::kClosed);
+  ASSERT_EQ(gw.outbox.size(), 1u);
+  auto reply = ParseMessage(gw.outbox.front());
+  ASSERT_TRUE(reply.ok());
+  const NotifyPayload* n =
+      reply->FindNotify(NotifyType::kUnsupportedCriticalPayload);
+  ASSERT_NE(n, nullptr);
+  EXPECT_EQ(n->data, Bytes{200});
+  EXPECT_EQ(reply->header.spi_i, m.header.spi_i);
+  EXPECT_TRUE(reply->header.response);
+}
+
+}  // namespace
+}  // namespace stow::ike
