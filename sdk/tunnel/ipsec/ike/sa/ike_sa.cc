@@ -1488,6 +1488,18 @@ struct IkeSa::Impl {
     SendRequest(current.get(), std::move(r), now);
   }
 
+  // INFORMATIONAL with D for the IKE SA it is sent on (RFC 7296 1.4.1).
+  static std::unique_ptr<Request> DeleteIkeRequest() {
+    auto r = std::make_unique<Request>();
+    r->what = Request::What::kDeleteIke;
+    r->exchange = ExchangeType::kInformational;
+    DeletePayload d;
+    d.protocol = ProtocolId::kIke;
+    d.spi_size = 0;
+    r->payloads.push_back(Payload::Delete(std::move(d)));
+    return r;
+  }
+
   // After an IKE rekey: `next` becomes the current SA, the CHILD SAs move
   // to it and the old one is deleted (by us when we started the rekey).
   void SwitchIkeSa(std::unique_ptr<Context> next, bool we_delete_old,
@@ -1510,15 +1522,8 @@ struct IkeSa::Impl {
                        SpiText(current->spi_r), "_r"));
     if (we_delete_old) {
       prev->outstanding.reset();
-      auto r = std::make_unique<Request>();
-      r->what = Request::What::kDeleteIke;
-      r->exchange = ExchangeType::kInformational;
-      DeletePayload d;
-      d.protocol = ProtocolId::kIke;
-      d.spi_size = 0;
-      r->payloads.push_back(Payload::Delete(std::move(d)));
       old = std::move(prev);
-      SendRequest(old.get(), std::move(r), now);
+      SendRequest(old.get(), DeleteIkeRequest(), now);
     } else {
       old = std::move(prev);  // Until the peer deletes it.
       old->outstanding.reset();
@@ -2101,14 +2106,7 @@ struct IkeSa::Impl {
     close_reason_pending = reason;
     current->queue.clear();
     current->outstanding.reset();
-    auto r = std::make_unique<Request>();
-    r->what = Request::What::kDeleteIke;
-    r->exchange = ExchangeType::kInformational;
-    DeletePayload d;
-    d.protocol = ProtocolId::kIke;
-    d.spi_size = 0;
-    r->payloads.push_back(Payload::Delete(std::move(d)));
-    SendRequest(current.get(), std::move(r), now);
+    SendRequest(current.get(), DeleteIkeRequest(), now);
     // One try only: close now; a late response is ignored.
     CloseNow(Kind::kClosed, reason);
   }
