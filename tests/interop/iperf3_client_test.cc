@@ -197,7 +197,9 @@ TEST_P(Iperf3KernelTest, TwoSecondsAgainstRealIperf3) {
       result->server_seconds.value_or(0),
       result->server_mbits_per_second.value_or(0));
   EXPECT_GT(result->bytes, 0u);
-  EXPECT_GE(result->elapsed, absl::Seconds(2));
+  // The server times the test; in reverse our clock starts at the first
+  // byte, a little after its start, so ours may end just short of 2 s.
+  EXPECT_GE(result->elapsed, absl::Milliseconds(1900));
   EXPECT_LT(result->elapsed, absl::Seconds(5));
   EXPECT_GT(result->mbits_per_second, 0);
   ASSERT_TRUE(result->server_bytes.has_value()) << result->server_results_json;
