@@ -41,6 +41,35 @@ TEST(IkeSaTest, PskEstablishesWithConfigAndSelectors) {
                                               crypto::DhGroup::kCurve25519)));
 }
 
+TEST(IkeSaTest, Ipv4AndIpv6VirtualAddressesAndSelectors) {
+  IkeConfig ic = BaseConfig(Role::kInitiator, "secret-psk-1234567890");
+  ic.config_request.ipv4 = true;
+  ic.config_request.ipv6 = true;
+  IkeConfig rc = BaseConfig(Role::kResponder, "secret-psk-1234567890");
+  rc.local_ts = {SelectorForPrefix(*IpAddress::Parse("10.200.2.0"), 24),
+                 SelectorForPrefix(*IpAddress::Parse("fd99::"), 64)};
+  Pair p(std::move(ic), std::move(rc));
+  p.Start();
+  p.Pump();
+  ASSERT_EQ(p.initiator->state(), IkeSa::State::kEstablished)
+      << p.client.Last();
+  const AssignedConfig& a = p.initiator->assigned_config();
+  ASSERT_TRUE(a.ipv4 && a.ipv6);
+  EXPECT_EQ(a.ipv4->ToString(), "10.99.100.7");
+  EXPECT_EQ(a.ipv6->ToString(), "fd99::100:7");
+  EXPECT_EQ(a.ipv6_prefix_len, 64);
+  ASSERT_EQ(a.dns.size(), 2u);
+  const ChildSaInfo& c = p.client.children.begin()->second;
+  std::vector<std::string> local, remote;
+  for (const auto& ts : c.local_ts) local.push_back(DescribeSelector(ts));
+  for (const auto& ts : c.remote_ts) remote.push_back(DescribeSelector(ts));
+  EXPECT_EQ(local, (std::vector<std::string>{"10.99.100.7/32",
+                                             "fd99::100:7/128"}));
+  EXPECT_EQ(remote,
+            (std::vector<std::string>{"10.200.2.0/24", "fd99::/64"}));
+  ExpectMirrored(p.client, p.gw);
+}
+
 TEST(IkeSaTest, WrongPskFailsOnBothSidesWithCause) {
   Pair p(BaseConfig(Role::kInitiator, "client-psk-aaaaaaaaaaaa"),
          BaseConfig(Role::kResponder, "gateway-psk-bbbbbbbbbbb"));

@@ -56,6 +56,11 @@ class Side : public IkeSa::Delegate {
     if (refuse_address) return absl::ResourceExhaustedError("pool empty");
     AssignedConfig a;
     if (r.ipv4) a.ipv4 = *IpAddress::Parse("10.99.100.7");
+    if (r.ipv6) {
+      a.ipv6 = *IpAddress::Parse("fd99::100:7");
+      a.ipv6_prefix_len = 64;
+      a.dns.push_back(*IpAddress::Parse("fd99::1"));
+    }
     a.dns.push_back(*IpAddress::Parse("10.99.0.1"));
     return a;
   }
