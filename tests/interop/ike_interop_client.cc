@@ -281,25 +281,42 @@ int main(int argc, char** argv) {
   // 5. Bulk transfer each way with iperf3.
   if (absl::GetFlag(FLAGS_iperf_s) > 0) {
     for (bool reverse : {false, true}) {
-      Waiter w;
-      interop::NetstackTcpConnector connector(stack.get());
-      std::unique_ptr<interop::Iperf3Client> client;
+      // iperf3 -s runs one test at a time and refuses connections until it
+      // has finished the last one: try again, up to 5 times, 1 s apart.
       absl::StatusOr<interop::Iperf3Result> result =
           absl::UnknownError("no result");
-      run([&] {
-        interop::Iperf3Options o;
-        o.server = SocketAddress(*lan_ip, 5201);
-        o.duration = absl::Seconds(absl::GetFlag(FLAGS_iperf_s));
-        o.reverse = reverse;
-        client = std::make_unique<interop::Iperf3Client>(loop, &connector, o);
-        absl::Status s = client->Start([&](absl::StatusOr<interop::Iperf3Result> r) {
-          result = std::move(r);
-          w.Set(result.status());
+      bool done = false;
+      for (int attempt = 0; attempt < 5; ++attempt) {
+        Waiter w;
+        interop::NetstackTcpConnector connector(stack.get());
+        std::unique_ptr<interop::Iperf3Client> client;
+        result = absl::UnknownError("no result");
+        run([&] {
+          interop::Iperf3Options o;
+          o.server = SocketAddress(*lan_ip, 5201);
+          o.duration = absl::Seconds(absl::GetFlag(FLAGS_iperf_s));
+          o.reverse = reverse;
+          client =
+              std::make_unique<interop::Iperf3Client>(loop, &connector, o);
+          absl::Status s =
+              client->Start([&](absl::StatusOr<interop::Iperf3Result> r) {
+                result = std::move(r);
+                w.Set(result.status());
+              });
+          if (!s.ok()) w.Set(s);
         });
-        if (!s.ok()) w.Set(s);
-      });
-      bool done = w.Wait(absl::Seconds(absl::GetFlag(FLAGS_iperf_s) + 30));
-      run([&] { client.reset(); });
+        done = w.Wait(absl::Seconds(absl::GetFlag(FLAGS_iperf_s) + 30));
+        run([&] { client.reset(); });
+        const std::string error(result.status().message());
+        const bool busy = done && !result.ok() &&
+                          (error.find("refused") != std::string::npos ||
+                           error.find("busy") != std::string::npos);
+        if (!busy) break;
+        std::fprintf(stderr, "iperf3 server busy (%s); trying again\n",
+                     error.c_str());
+        Waiter pause;  // Nothing to wait for but the server's own pace.
+        pause.Wait(absl::Seconds(1));
+      }
       std::string dir = reverse ? "lan_to_sdk" : "sdk_to_lan";
       if (done && result.ok()) {
         Result(result->bytes > 0, absl::StrCat("iperf3 ", dir),
