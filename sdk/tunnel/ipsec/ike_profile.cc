@@ -3,7 +3,6 @@
 #include <fstream>
 #include <initializer_list>
 #include <memory>
-#include <sstream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -13,6 +12,7 @@
 #include "sdk/tunnel/ipsec/ike/negotiation/negotiation.h"
 #include "sdk/tunnel/ipsec/ike/sa/cert_credentials.h"
 #include "sdk/tunnel/ipsec/ike/sa/credentials.h"
+#include "sdk/tunnel/ipsec/json_fields.h"
 #include "sdk/tunnel/ipsec/profile.h"
 
 namespace stow::ipsec {
@@ -20,33 +20,9 @@ namespace {
 
 using Json = nlohmann::json;
 
-// The same conventions as profile.cc: "field: what is wrong".
-absl::Status FieldError(absl::string_view field, absl::string_view what) {
-  return absl::InvalidArgumentError(absl::StrCat(field, ": ", what));
-}
-
-std::string Join(absl::string_view parent, absl::string_view name) {
-  return parent.empty() ? std::string(name) : absl::StrCat(parent, ".", name);
-}
-
-// Refuses members of `object` not in `allowed`.
-absl::Status CheckMembers(const Json& object, absl::string_view field,
-                          std::initializer_list<absl::string_view> allowed) {
-  if (!object.is_object()) {
-    return FieldError(field.empty() ? "profile" : field, "must be an object");
-  }
-  for (auto it = object.begin(); it != object.end(); ++it) {
-    bool known = false;
-    for (absl::string_view name : allowed) known |= it.key() == name;
-    if (!known) {
-      return FieldError(
-          Join(field, it.key()),
-          absl::StrCat("unknown field (known: ", absl::StrJoin(allowed, ", "),
-                       ")"));
-    }
-  }
-  return absl::OkStatus();
-}
+using json_fields::CheckMembers;
+using json_fields::FieldError;
+using json_fields::Join;
 
 absl::StatusOr<std::string> StringValue(const Json& value,
                                         absl::string_view field) {
@@ -388,18 +364,13 @@ absl::StatusOr<IkeProfile> ParseIkeProfile(absl::string_view json,
 }
 
 absl::StatusOr<IkeProfile> LoadIkeProfile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
-  std::stringstream text;
-  text << in.rdbuf();
+  auto text = json_fields::ReadFile(path);
+  if (!text.ok()) return text.status();
   const size_t slash = path.rfind('/');
   const std::string dir =
       slash == std::string::npos ? "" : path.substr(0, slash == 0 ? 1 : slash);
-  auto profile = ParseIkeProfile(text.str(), dir);
-  if (!profile.ok()) {
-    return absl::Status(profile.status().code(),
-                        absl::StrCat(path, ": ", profile.status().message()));
-  }
+  auto profile = ParseIkeProfile(*text, dir);
+  if (!profile.ok()) return json_fields::WithPath(path, profile.status());
   return profile;
 }
 

@@ -1,8 +1,6 @@
 #include "sdk/tunnel/ipsec/profile.h"
 
-#include <fstream>
 #include <initializer_list>
-#include <sstream>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
@@ -10,36 +8,16 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
+#include "sdk/tunnel/ipsec/json_fields.h"
 
 namespace stow::ipsec {
 namespace {
 
 using Json = nlohmann::json;
 
-absl::Status FieldError(absl::string_view field, absl::string_view what) {
-  return absl::InvalidArgumentError(absl::StrCat(field, ": ", what));
-}
-
-// Refuses members of `object` not in `allowed`.
-absl::Status CheckMembers(const Json& object, absl::string_view field,
-                          std::initializer_list<absl::string_view> allowed) {
-  if (!object.is_object()) return FieldError(field, "must be an object");
-  for (auto it = object.begin(); it != object.end(); ++it) {
-    bool known = false;
-    for (absl::string_view name : allowed) known |= it.key() == name;
-    if (!known) {
-      return FieldError(
-          field.empty() ? it.key() : absl::StrCat(field, ".", it.key()),
-          absl::StrCat("unknown field (known: ", absl::StrJoin(allowed, ", "),
-                       ")"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-std::string Join(absl::string_view parent, absl::string_view name) {
-  return parent.empty() ? std::string(name) : absl::StrCat(parent, ".", name);
-}
+using json_fields::CheckMembers;
+using json_fields::FieldError;
+using json_fields::Join;
 
 absl::StatusOr<std::string> GetString(const Json& object,
                                       absl::string_view parent,
@@ -321,17 +299,10 @@ absl::StatusOr<EspProfile> ParseEspProfile(absl::string_view json) {
 }
 
 absl::StatusOr<EspProfile> LoadEspProfile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
-  }
-  std::stringstream text;
-  text << in.rdbuf();
-  auto profile = ParseEspProfile(text.str());
-  if (!profile.ok()) {
-    return absl::Status(profile.status().code(),
-                        absl::StrCat(path, ": ", profile.status().message()));
-  }
+  auto text = json_fields::ReadFile(path);
+  if (!text.ok()) return text.status();
+  auto profile = ParseEspProfile(*text);
+  if (!profile.ok()) return json_fields::WithPath(path, profile.status());
   return profile;
 }
 

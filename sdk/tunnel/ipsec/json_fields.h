@@ -1,0 +1,32 @@
+// The conventions both JSON profiles (profile.h, ike_profile.h) follow:
+// errors are "field.path: what is wrong", unknown fields are refused, and a
+// file's errors are prefixed with its path. Internal to sdk/tunnel/ipsec.
+#ifndef STOWAWAY_SDK_TUNNEL_IPSEC_JSON_FIELDS_H_
+#define STOWAWAY_SDK_TUNNEL_IPSEC_JSON_FIELDS_H_
+
+#include <initializer_list>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "nlohmann/json.hpp"
+
+namespace stow::ipsec::json_fields {
+
+// InvalidArgument "field: what".
+absl::Status FieldError(absl::string_view field, absl::string_view what);
+// "parent.name", or "name" at the top level.
+std::string Join(absl::string_view parent, absl::string_view name);
+// Refuses a non-object ("profile" names the top level) and members of
+// `object` not in `allowed`, listing the known ones.
+absl::Status CheckMembers(const nlohmann::json& object, absl::string_view field,
+                          std::initializer_list<absl::string_view> allowed);
+// A whole file; NotFound "path: cannot open".
+absl::StatusOr<std::string> ReadFile(const std::string& path);
+// `status` with "path: " in front of its message (same code).
+absl::Status WithPath(const std::string& path, const absl::Status& status);
+
+}  // namespace stow::ipsec::json_fields
+
+#endif  // STOWAWAY_SDK_TUNNEL_IPSEC_JSON_FIELDS_H_
