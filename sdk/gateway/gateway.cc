@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "sdk/gateway/identity.h"
+#include "sdk/tunnel/ipsec/ike/crypto/cert_auth.h"
 #include "sdk/tunnel/ipsec/ike/sa/cert_credentials.h"
 #include "sdk/tunnel/ipsec/esp/udp_encap.h"
 
@@ -663,7 +663,7 @@ void Gateway::OnIkeEvent(Client* client, const ike::IkeEvent& event) {
     client->since = loop_->Now();
     counters_.ike_established++;
     client->name = absl::StrCat("ike#", client->id, " ",
-                                IdentityToText(client->ike
+                                ike::DescribeIdentity(client->ike
                                                    ? client->ike->peer_id()
                                                    : ike::IdPayload()));
   }
@@ -783,7 +783,7 @@ std::string Gateway::StatusText() const {
   absl::StrAppend(&out, "\n");
   if (config_.ike.enabled) {
     absl::StrAppend(&out, "IKE identity ",
-                    IdentityToText(config_.ike.local_id), ", auth ",
+                    ike::DescribeIdentity(config_.ike.local_id), ", auth ",
                     config_.ike.credentials->Describe(), "\n");
     if (pool4_) absl::StrAppend(&out, "pool ", pool4_->ToString(), "\n");
     if (pool6_) absl::StrAppend(&out, "pool6 ", pool6_->ToString(), "\n");
@@ -810,7 +810,7 @@ std::string Gateway::StatusText() const {
           client->established
               ? absl::StrCat(Seconds(now - client->since), ", ")
               : "",
-          "identity ", IdentityToText(sa->peer_id()), ", from ",
+          "identity ", ike::DescribeIdentity(sa->peer_id()), ", from ",
           sa->remote().ToString(), sa->nat_t() ? " (NAT-T)" : "", ", SPIs ",
           Hex64(sa->spi_i()), "_", Hex64(sa->spi_r()), "\n");
       const std::string algorithms = sa->Describe();
@@ -932,7 +932,7 @@ absl::Status ApplyIkeFlags(const IkeFlags& flags, GatewayConfig* config) {
     }
     k.ike_listen = *address;
   }
-  auto id = ParseIdentityText(flags.id);
+  auto id = ike::ParseIdentity(flags.id);
   if (!id.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--id: ", id.status().message()));

@@ -19,7 +19,7 @@
 #include "sdk/event/udp_socket.h"
 #include "sdk/event/uv_loop.h"
 #include "sdk/gateway/gateway.h"
-#include "sdk/gateway/identity.h"
+#include "sdk/tunnel/ipsec/ike/crypto/cert_auth.h"
 #include "sdk/tunnel/ipsec/esp/udp_encap.h"
 #include "sdk/tunnel/ipsec/esp_peer.h"
 #include "sdk/tunnel/ipsec/ike/sa/credentials.h"
@@ -95,7 +95,7 @@ class Initiator : public ike::IkeSa::Delegate,
     EXPECT_TRUE(socket_->Bind(*SocketAddress::Parse("127.0.0.1:0")).ok());
     local_ = *socket_->LocalAddress();
     ike::IkeConfig config;
-    config.local_id = *ParseIdentityText(id);
+    config.local_id = *ike::ParseIdentity(id);
     config.remote_id = GatewayIkeConfig::DefaultLocalId();
     auto credentials = ike::PskCredentials::Create(psk);
     EXPECT_TRUE(credentials.ok());
@@ -533,7 +533,7 @@ TEST(GatewayIkeFlagsTest, AppliesAndRefuses) {
   ASSERT_TRUE(ApplyIkeFlags(flags, &config).ok());
   EXPECT_TRUE(config.ike.enabled);
   EXPECT_EQ(config.ike.ike_listen->ToString(), "127.0.0.1:500");
-  EXPECT_EQ(IdentityToText(config.ike.local_id), "fqdn:gw.example");
+  EXPECT_EQ(ike::DescribeIdentity(config.ike.local_id), "fqdn:gw.example");
   EXPECT_EQ(config.ike.pool4->ToString(), "10.99.200.0/24");
   EXPECT_EQ(config.ike.pool6->ToString(), "fd99::100:0/112");
   EXPECT_EQ(config.ike.dns.size(), 2u);

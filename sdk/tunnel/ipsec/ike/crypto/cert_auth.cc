@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -18,6 +19,24 @@ using crypto::SignatureScheme;
 Bytes ToBytes(absl::string_view s) { return Bytes(s.begin(), s.end()); }
 
 std::string ToText(const Bytes& b) { return std::string(b.begin(), b.end()); }
+
+// Identity text for logs and events: a peer's bytes, with anything but
+// printable ASCII (and the backslash) escaped as \xNN so that a peer cannot
+// put control characters into a log line.
+std::string EscapedText(const Bytes& b) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (uint8_t c : b) {
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += "\\x";
+      out.push_back(kDigits[c >> 4]);
+      out.push_back(kDigits[c & 15]);
+    }
+  }
+  return out;
+}
 
 std::string Hex(absl::Span<const uint8_t> bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -195,11 +214,11 @@ absl::StatusOr<IdPayload> ParseIdentity(absl::string_view text) {
   if (text.empty()) return absl::InvalidArgumentError("empty identity");
   struct Prefix {
     absl::string_view prefix;
-    int kind;  // 0 fqdn, 1 email, 2 ipv4, 3 ipv6, 4 dn
+    int kind;  // 0 fqdn, 1 email, 2 ipv4, 3 ipv6, 4 dn, 5 key id (hex)
   };
   static constexpr Prefix kPrefixes[] = {
-      {"fqdn:", 0}, {"email:", 1}, {"rfc822:", 1}, {"ipv4:", 2},
-      {"ipv6:", 3}, {"dn:", 4},    {"asn1dn:", 4},
+      {"fqdn:", 0}, {"email:", 1}, {"rfc822:", 1},  {"ipv4:", 2},
+      {"ipv6:", 3}, {"dn:", 4},    {"asn1dn:", 4}, {"keyid:", 5},
   };
   for (const Prefix& p : kPrefixes) {
     if (!absl::StartsWithIgnoreCase(text, p.prefix)) continue;
@@ -214,6 +233,20 @@ absl::StatusOr<IdPayload> ParseIdentity(absl::string_view text) {
         return IpIdentity(value, true, false);
       case 3:
         return IpIdentity(value, false, true);
+      case 5: {
+        std::string bytes;
+        if (value.empty() || value.size() % 2 != 0 ||
+            !std::all_of(value.begin(), value.end(), absl::ascii_isxdigit)) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "keyid identity \"", value, "\": not an even number of hex "
+              "digits"));
+        }
+        bytes = absl::HexStringToBytes(value);
+        IdPayload id;
+        id.id_type = IdType::kKeyId;
+        id.data.assign(bytes.begin(), bytes.end());
+        return id;
+      }
       default:
         if (value.empty()) {
           return absl::InvalidArgumentError("empty dn identity");
@@ -236,9 +269,9 @@ absl::StatusOr<IdPayload> ParseIdentity(absl::string_view text) {
 std::string DescribeIdentity(const IdPayload& id) {
   switch (id.id_type) {
     case IdType::kFqdn:
-      return absl::StrCat("fqdn:", ToText(id.data));
+      return absl::StrCat("fqdn:", EscapedText(id.data));
     case IdType::kRfc822Addr:
-      return absl::StrCat("email:", ToText(id.data));
+      return absl::StrCat("email:", EscapedText(id.data));
     case IdType::kIpv4Addr:
     case IdType::kIpv6Addr: {
       absl::StatusOr<IpAddress> ip = IpAddress::FromBytes(id.data);

@@ -204,6 +204,24 @@ TEST(DescribeIdentityTest, EveryType) {
             "id type 10:aa");
 }
 
+TEST(DescribeIdentityTest, KeyIdRoundTripsAndPeerBytesAreEscaped) {
+  IdPayload keyid = Must(ParseIdentity("keyid:00ff10"));
+  EXPECT_EQ(keyid.id_type, IdType::kKeyId);
+  EXPECT_EQ(keyid.data, FromHex("00ff10"));
+  EXPECT_EQ(DescribeIdentity(keyid), "keyid:00ff10");
+  for (const char* bad : {"keyid:", "keyid:abc", "keyid:zz"}) {
+    EXPECT_EQ(ParseIdentity(bad).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << bad;
+  }
+  // A peer's identity goes into log lines: control characters and the
+  // backslash are escaped.
+  IdPayload evil;
+  evil.id_type = IdType::kFqdn;
+  evil.data = {'a', '\n', 'b', '\\'};
+  EXPECT_EQ(DescribeIdentity(evil), "fqdn:a\\x0ab\\x5c");
+}
+
 TEST(IdentitiesEqualTest, TypeAndBytes) {
   IdPayload a = Must(ParseIdentity("fqdn:a.test"));
   EXPECT_TRUE(IdentitiesEqual(a, Must(ParseIdentity("a.test"))));

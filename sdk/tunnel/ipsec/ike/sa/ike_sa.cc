@@ -9,6 +9,7 @@
 #include "sdk/crypto/dh.h"
 #include "sdk/crypto/random.h"
 #include "sdk/tunnel/ipsec/ike/crypto/auth.h"
+#include "sdk/tunnel/ipsec/ike/crypto/cert_auth.h"
 #include "sdk/tunnel/ipsec/ike/crypto/fragmentation.h"
 #include "sdk/tunnel/ipsec/ike/crypto/keys.h"
 #include "sdk/tunnel/ipsec/ike/crypto/nat_detection.h"
@@ -169,34 +170,6 @@ std::string NotifyName(NotifyType type) {
   }
 }
 
-// SIGNATURE_HASH_ALGORITHMS (RFC 7427 4): SHA2-256, SHA2-384, SHA2-512.
-Bytes SignatureHashAlgorithmsData() { return {0, 2, 0, 3, 0, 4}; }
-std::vector<uint16_t> ParseHashAlgorithms(const Bytes& data) {
-  std::vector<uint16_t> out;
-  for (size_t i = 0; i + 1 < data.size(); i += 2) {
-    out.push_back(static_cast<uint16_t>((data[i] << 8) | data[i + 1]));
-  }
-  return out;
-}
-
-// "fqdn:gw.ssw.test", "ipv4:10.0.0.1", "email:a@b", "dn:<n bytes>".
-std::string IdText(const IdPayload& id) {
-  std::string text(id.data.begin(), id.data.end());
-  switch (id.id_type) {
-    case IdType::kFqdn: return "fqdn:" + text;
-    case IdType::kRfc822Addr: return "email:" + text;
-    case IdType::kIpv4Addr:
-    case IdType::kIpv6Addr: {
-      auto a = IpAddress::FromBytes(id.data);
-      return (id.id_type == IdType::kIpv4Addr ? "ipv4:" : "ipv6:") +
-             (a.ok() ? a->ToString() : std::string("?"));
-    }
-    case IdType::kDerAsn1Dn:
-      return absl::StrCat("dn:<", id.data.size(), " bytes>");
-    default:
-      return absl::StrCat("id type ", static_cast<int>(id.id_type));
-  }
-}
 
 absl::Duration Jittered(absl::Duration base, double jitter) {
   if (base <= absl::ZeroDuration()) return absl::InfiniteDuration();
@@ -648,7 +621,7 @@ struct IkeSa::Impl {
       m.payloads.push_back(std::move(n));
     m.payloads.push_back(Notify(NotifyType::kIkev2FragmentationSupported));
     m.payloads.push_back(Notify(NotifyType::kSignatureHashAlgorithms,
-                                SignatureHashAlgorithmsData()));
+                                SignatureHashAlgorithmsNotifyData()));
     auto bytes = SerializeMessage(m);
     if (!bytes.ok()) {
       CloseNow(Kind::kFailed, absl::StrCat("cannot build IKE_SA_INIT: ",
@@ -789,7 +762,7 @@ struct IkeSa::Impl {
         FindNotify(p, NotifyType::kIkev2FragmentationSupported) != nullptr;
     if (const NotifyPayload* h =
             FindNotify(p, NotifyType::kSignatureHashAlgorithms)) {
-      peer_hash_algorithms = ParseHashAlgorithms(h->data);
+      peer_hash_algorithms = ParseSignatureHashAlgorithms(h->data);
     }
     // NAT detection (RFC 7296 2.23): the gateway's SOURCE hash is of its
     // address as it sent; DESTINATION of ours as it saw it.
@@ -863,7 +836,7 @@ struct IkeSa::Impl {
     state = State::kAuthSent;
     Event(Kind::kAuthenticating,
           absl::StrCat("IKE ", Describe(), " agreed; IKE_AUTH as ",
-                       IdText(config.local_id), " with ",
+                       DescribeIdentity(config.local_id), " with ",
                        config.credentials->Describe()));
     auto request = std::make_unique<Request>();
     request->what = Request::What::kAuth;
@@ -877,7 +850,7 @@ struct IkeSa::Impl {
       CloseNow(Kind::kAuthFailed,
                absl::StrCat("gateway rejected our authentication (",
                             config.credentials->Describe(), " as ",
-                            IdText(config.local_id),
+                            DescribeIdentity(config.local_id),
                             "): AUTHENTICATION_FAILED"));
       return;
     }
@@ -892,12 +865,11 @@ struct IkeSa::Impl {
       }
       return;
     }
-    if (config.remote_id && !(idr->id_type == config.remote_id->id_type &&
-                              idr->data == config.remote_id->data)) {
+    if (config.remote_id && !IdentitiesEqual(*idr, *config.remote_id)) {
       CloseNow(Kind::kAuthFailed,
-               absl::StrCat("gateway identifies as ", IdText(*idr),
+               absl::StrCat("gateway identifies as ", DescribeIdentity(*idr),
                             ", expected ",
-                            IdText(*config.remote_id)));
+                            DescribeIdentity(*config.remote_id)));
       return;
     }
     AuthTranscript t = Transcript();
@@ -906,7 +878,7 @@ struct IkeSa::Impl {
         *idr, AllCerts(p), *auth, t.prf, octets, config.wall_clock());
     if (!verified.ok()) {
       CloseNow(Kind::kAuthFailed,
-               absl::StrCat("gateway ", IdText(*idr),
+               absl::StrCat("gateway ", DescribeIdentity(*idr),
                             " failed authentication: ", verified.message()));
       return;
     }
@@ -978,8 +950,8 @@ struct IkeSa::Impl {
     child->remote_ts = tsr->selectors;
     Established(now);
     std::string detail = absl::StrCat(
-        "as ", IdText(config.local_id), " to ",
-        IdText(peer_id), "; IKE ", Describe(), ", ESP ",
+        "as ", DescribeIdentity(config.local_id), " to ",
+        DescribeIdentity(peer_id), "; IKE ", Describe(), ", ESP ",
         esp::AlgorithmName(esp->encr), "; virtual ",
         DescribeAssigned(assigned), "; ", DescribeSelectors(child->local_ts),
         " === ", DescribeSelectors(child->remote_ts),
@@ -1062,7 +1034,7 @@ struct IkeSa::Impl {
         FindNotify(p, NotifyType::kIkev2FragmentationSupported) != nullptr;
     const NotifyPayload* hashes =
         FindNotify(p, NotifyType::kSignatureHashAlgorithms);
-    if (hashes != nullptr) peer_hash_algorithms = ParseHashAlgorithms(hashes->data);
+    if (hashes != nullptr) peer_hash_algorithms = ParseSignatureHashAlgorithms(hashes->data);
 
     Message r;
     r.header.spi_i = current->spi_i;
@@ -1094,7 +1066,7 @@ struct IkeSa::Impl {
       r.payloads.push_back(Notify(NotifyType::kIkev2FragmentationSupported));
     if (hashes != nullptr)
       r.payloads.push_back(Notify(NotifyType::kSignatureHashAlgorithms,
-                                  SignatureHashAlgorithmsData()));
+                                  SignatureHashAlgorithmsNotifyData()));
     auto bytes = SerializeMessage(r);
     if (!bytes.ok()) {
       CloseNow(Kind::kFailed, "cannot build the IKE_SA_INIT response");
@@ -1134,13 +1106,12 @@ struct IkeSa::Impl {
       return out;
     }
     peer_id = *idi;
-    std::string who = IdText(*idi);
-    if (config.remote_id && !(idi->id_type == config.remote_id->id_type &&
-                              idi->data == config.remote_id->data)) {
+    std::string who = DescribeIdentity(*idi);
+    if (config.remote_id && !IdentitiesEqual(*idi, *config.remote_id)) {
       out.push_back(Notify(NotifyType::kAuthenticationFailed));
       pending_close = {Kind::kAuthFailed,
                        absl::StrCat("peer ", who, " is not ",
-                                    IdText(*config.remote_id))};
+                                    DescribeIdentity(*config.remote_id))};
       return out;
     }
     AuthTranscript t = Transcript();
