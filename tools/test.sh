@@ -54,8 +54,8 @@ run() {
 }
 
 run plain "" //...
-run asan --config=asan "${unit_targets[@]}"
-run ubsan --config=ubsan "${unit_targets[@]}"
+# ASan (with LeakSanitizer) and UBSan in one build of the unit suites.
+run asan+ubsan --config=asan_ubsan "${unit_targets[@]}"
 run tsan --config=tsan "${cross_thread_targets[@]}"
 
 # Every fuzz target under libFuzzer for a short fixed time (one test each).
