@@ -45,12 +45,6 @@ Bytes Spi8(uint64_t spi) {
   for (int i = 0; i < 8; ++i) out[i] = static_cast<uint8_t>(spi >> (56 - 8 * i));
   return out;
 }
-uint64_t ReadSpi8(const Bytes& b) {
-  if (b.size() != 8) return 0;
-  uint64_t v = 0;
-  for (uint8_t x : b) v = (v << 8) | x;
-  return v;
-}
 
 uint32_t NewEspSpi() {
   uint32_t spi = 0;
@@ -1363,9 +1357,7 @@ struct IkeSa::Impl {
     };
     if (r->what == Request::What::kRekeyIke) {
       auto accepted = AcceptIkeProposal(*sa, r->offered);
-      uint64_t peer_spi = 0;
-      if (accepted.ok() && sa->proposals.size() == 1)
-        peer_spi = ReadSpi8(sa->proposals[0].spi);
+      const uint64_t peer_spi = accepted.ok() ? accepted->peer_spi : 0;
       if (!accepted.ok() || peer_spi == 0 || r->ke == nullptr ||
           accepted->dh != r->ke->group() || !compute_shared(r->ke.get())) {
         Event(Kind::kInfo, "IKE rekey: bad response; retrying later");
@@ -1554,9 +1546,7 @@ struct IkeSa::Impl {
         out.push_back(InvalidKe(sel->dh));
         return out;
       }
-      uint64_t peer_spi = sa->proposals.size() == 1 || true
-                              ? ReadSpi8(PeerProposalSpi(*sa, reply))
-                              : 0;
+      const uint64_t peer_spi = sel->peer_spi;  // The new SA's SPIi.
       auto k = crypto::KeyExchange::Create(sel->dh);
       if (peer_spi == 0 || !k.ok()) {
         out.push_back(Notify(NotifyType::kInvalidSyntax));
@@ -1676,16 +1666,6 @@ struct IkeSa::Impl {
           absl::StrCat("CHILD SA ", Hex(old_spi), " replaced by ",
                        Hex(our_spi), " (peer's rekey)"));
     return out;
-  }
-
-  // The SPI the peer put in the proposal we chose (the reply carries the
-  // peer's proposal number).
-  static Bytes PeerProposalSpi(const SaPayload& offered,
-                               const SaPayload& reply) {
-    if (reply.proposals.empty()) return {};
-    for (const Proposal& p : offered.proposals)
-      if (p.number == reply.proposals.front().number) return p.spi;
-    return {};
   }
 
   // --- INFORMATIONAL ------------------------------------------------------
