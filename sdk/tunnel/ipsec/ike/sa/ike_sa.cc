@@ -4,6 +4,7 @@
 #include <deque>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "sdk/crypto/dh.h"
@@ -164,6 +165,12 @@ std::string NotifyName(NotifyType type) {
   }
 }
 
+
+// Key material as hex, for the explicit secrets log only.
+std::string HexOf(const std::vector<uint8_t>& bytes) {
+  return absl::BytesToHexString(absl::string_view(
+      reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+}
 
 absl::Duration Jittered(absl::Duration base, double jitter) {
   if (base <= absl::ZeroDuration()) return absl::InfiniteDuration();
@@ -505,6 +512,15 @@ struct IkeSa::Impl {
     if (!open.ok()) return open.status();
     ctx->seal.emplace(*std::move(seal));
     ctx->open.emplace(*std::move(open));
+    if (config.log_secrets) {
+      Event(Kind::kInfo,
+            absl::StrCat("secrets of IKE SA ", SpiText(ctx->spi_i), "_i ",
+                         SpiText(ctx->spi_r), "_r: SK_d ", HexOf(ctx->keys.sk_d),
+                         " SK_ei ", HexOf(ctx->keys.sk_ei), " SK_er ",
+                         HexOf(ctx->keys.sk_er), " SK_pi ",
+                         HexOf(ctx->keys.sk_pi), " SK_pr ",
+                         HexOf(ctx->keys.sk_pr)));
+    }
     return absl::OkStatus();
   }
 
@@ -558,6 +574,13 @@ struct IkeSa::Impl {
     }
     info.inbound_spi = our_spi;
     info.outbound_spi = esp.peer_spi;
+    if (config.log_secrets) {
+      Event(Kind::kInfo,
+            absl::StrCat("secrets of CHILD SA ", Hex(info.keys.i2r.spi),
+                         " (i2r) ", HexOf(info.keys.i2r.key_material), " ",
+                         Hex(info.keys.r2i.spi), " (r2i) ",
+                         HexOf(info.keys.r2i.key_material)));
+    }
     return info;
   }
 

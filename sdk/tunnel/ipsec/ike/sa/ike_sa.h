@@ -93,8 +93,9 @@ struct IkeConfig {
   IkeTimers timers;
   // Wall clock for certificate validity.
   std::function<absl::Time()> wall_clock = [] { return absl::Now(); };
-  // Log secrets (keys, AUTH octets) in events: never unless explicitly
-  // asked for at debug level.
+  // Puts the keys of every IKE and CHILD SA (SK_d, SK_e*, SK_p*, ESP key
+  // material, in hex) into kInfo events, e.g. to decrypt a capture. Off:
+  // no event or log line ever carries a secret.
   bool log_secrets = false;
 };
 

@@ -1,5 +1,6 @@
 #include "sdk/tunnel/ipsec/ike/sa/ike_sa.h"
 
+#include "absl/strings/escaping.h"
 #include "gtest/gtest.h"
 #include "sdk/tunnel/ipsec/ike/sa/ike_sa_test_pair.h"
 
@@ -68,6 +69,40 @@ TEST(IkeSaTest, Ipv4AndIpv6VirtualAddressesAndSelectors) {
   EXPECT_EQ(remote,
             (std::vector<std::string>{"10.200.2.0/24", "fd99::/64"}));
   ExpectMirrored(p.client, p.gw);
+}
+
+// Hex of the first CHILD SA's i2r key material on `side`.
+std::string ChildKeyHex(const Side& side) {
+  const auto& k = side.children.begin()->second.keys.i2r.key_material;
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(k.data()), k.size()));
+}
+
+TEST(IkeSaTest, SecretsAppearInEventsOnlyWhenAskedFor) {
+  for (bool log : {false, true}) {
+    IkeConfig ic = BaseConfig(Role::kInitiator, "secret-psk-1234567890");
+    ic.log_secrets = log;
+    Pair p(std::move(ic),
+           BaseConfig(Role::kResponder, "secret-psk-1234567890"));
+    p.Start();
+    p.Pump();
+    p.initiator->RekeyIke(p.now);
+    p.Pump();
+    ASSERT_EQ(p.initiator->state(), IkeSa::State::kEstablished);
+    const std::string key = ChildKeyHex(p.gw);
+    int with_key = 0, with_sk = 0;
+    for (const Side* side : {&p.client, &p.gw}) {
+      for (const IkeEvent& e : side->events) {
+        with_key += e.detail.find(key) != std::string::npos;
+        with_sk += e.detail.find("SK_ei") != std::string::npos;
+        EXPECT_EQ(e.detail.find("secret-psk"), std::string::npos);
+      }
+    }
+    // Asked for: the initiator's IKE SA, its rekeyed IKE SA and the CHILD
+    // SA. Not asked for (and never on the responder): nothing.
+    EXPECT_EQ(with_key, log ? 1 : 0) << log;
+    EXPECT_EQ(with_sk, log ? 2 : 0) << log;
+  }
 }
 
 TEST(IkeSaTest, WrongPskFailsOnBothSidesWithCause) {
