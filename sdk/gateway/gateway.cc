@@ -130,12 +130,15 @@ Gateway::~Gateway() {
       client->ike->Close(now, "gateway stopping");
     }
   }
-  clients_.clear();
   // Services and forwards hold connections on the interface: they go first,
-  // then the interface (which aborts what is left), then the sockets.
+  // then the interface (which aborts what is left). Aborting sends RSTs to
+  // the clients through SendPacket(), so the clients go only after that,
+  // then the sockets.
   forwards_.clear();
   services_.reset();
   interface_.reset();
+  by_address_.clear();
+  clients_.clear();
   ike_socket_.reset();
   socket_.reset();
 }

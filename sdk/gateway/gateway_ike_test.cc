@@ -141,7 +141,37 @@ class Initiator : public ike::IkeSa::Delegate,
     ASSERT_TRUE(socket_->SendTo(one, gateway_).ok());
   }
 
+  // Sends a TCP SYN (no checksum: the gateway's interface leaves checks to
+  // the AEAD) to `port` on the gateway through ESP.
+  void SendSyn(uint16_t port) {
+    ASSERT_NE(esp_, nullptr);
+    std::vector<uint8_t> packet =
+        UdpPacket(*sa_->assigned_config().ipv4, kGatewayV4, 40001, port,
+                  std::string(12, '\0'));  // 20 + 8 + 12 = IPv4 + TCP.
+    packet[9] = 6;  // TCP; the IPv4 header checksum covers the protocol.
+    packet[10] = packet[11] = 0;
+    uint32_t sum = 0;
+    for (int i = 0; i < 20; i += 2) sum += (packet[i] << 8) | packet[i + 1];
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    packet[10] = (~sum >> 8) & 0xff;
+    packet[11] = ~sum & 0xff;
+    std::fill(packet.begin() + 24, packet.end(), 0);
+    packet[27] = 1;     // Sequence number 1.
+    packet[32] = 0x50;  // Data offset 5 words.
+    packet[33] = 0x02;  // SYN.
+    packet[34] = 0xff;  // Window.
+    packet[35] = 0xff;
+    absl::Span<const uint8_t> inner[] = {packet};
+    std::vector<uint8_t> buffer;
+    absl::Span<const uint8_t> sealed = esp_->Seal(inner, &buffer, loop_->Now());
+    ASSERT_FALSE(sealed.empty());
+    absl::Span<const uint8_t> one[] = {sealed};
+    ASSERT_TRUE(socket_->SendTo(one, gateway_).ok());
+  }
+
   ike::IkeSa* sa() { return sa_.get(); }
+  // Read with shared->mu held: inner packets received through ESP.
+  int inner_packets = 0;
 
   // Read with shared->mu held.
   std::vector<Kind> events;
@@ -209,7 +239,8 @@ class Initiator : public ike::IkeSa::Delegate,
       absl::Span<const uint8_t> inner = esp_->Open(data, &buffer, loop_->Now());
       if (inner.size() < 28) return;
       std::lock_guard<std::mutex> lock(shared_->mu);
-      echoed.assign(inner.begin() + 28, inner.end());
+      ++inner_packets;
+      if (inner[9] == 17) echoed.assign(inner.begin() + 28, inner.end());
       shared_->Notify();
     }
   }
@@ -372,6 +403,21 @@ TEST_F(GatewayIkeTest, EstablishesWithPskAndEchoesUdpThroughEsp) {
   EXPECT_EQ(c.ike_established, 1u);
   EXPECT_EQ(c.ike_cookies_sent, 0u);
   EXPECT_EQ(c.rx_spoofed, 0u);
+}
+
+// Found by a fresh-clone run: the gateway crashed (SIGSEGV) when stopped
+// with TCP connections open, because its clients went before the services
+// whose connections, aborted, still sent to them.
+TEST_F(GatewayIkeTest, StoppingWithOpenConnectionsIsClean) {
+  StartGateway();
+  Initiator* client = Connect();
+  ASSERT_TRUE(WaitForEvent(client, Kind::kEstablished)) << EventsOf(client);
+  RunOnLoop(loop_.get(), [&] { client->SendSyn(9); });
+  // The SYN-ACK came back: a half-open connection waits on the discard
+  // service, and going away it sends a RST to this client.
+  ASSERT_TRUE(shared_.Wait([&] { return client->inner_packets >= 1; }));
+  RunOnLoop(loop_.get(), [&] { gateway_.reset(); });
+  EXPECT_EQ(gateway_, nullptr);
 }
 
 TEST_F(GatewayIkeTest, PoolExhaustionFailsTheSecondClient) {
