@@ -5,6 +5,7 @@
 #include <random>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "gtest/gtest.h"
 #include "netstack/stack.h"
 #include "netstack/tcp.h"
@@ -220,6 +221,61 @@ TEST_F(NetstackTest, BothWindowsClosedDoNotStormAcks) {
   // Zero-window probes back off exponentially: a handful in 10 s.
   EXPECT_LT(packets - before, 100u) << "ACK storm";
   client->Abort();
+  acceptor.accepted[0]->Abort();
+}
+
+// A receiver announces a reopened window with one ACK. When that ACK is lost
+// the sender learns of the window only from its next zero-window probe, and
+// lwIP's probes back off to 12 s here; third_party/lwip caps them at 2.4 s.
+// So after a window that stayed closed for 20 s, losing every window update
+// costs at most one probe interval.
+TEST_F(NetstackTest, LostWindowUpdateCostsAtMostOneProbeCap) {
+  bool drop_acks_from_server = false;
+  int dropped = 0;
+  link_->set_filter([&](std::vector<uint8_t>& p) {
+    if (!drop_acks_from_server || p.size() < 40 || (p[0] >> 4) != 4 ||
+        p[9] != 6) {
+      return true;
+    }
+    const size_t ihl = (p[0] & 0x0f) * 4;
+    const size_t total = (size_t{p[2]} << 8) | p[3];
+    const uint16_t source_port = (uint16_t{p[ihl]} << 8) | p[ihl + 1];
+    const size_t tcp_header = (p[ihl + 12] >> 4) * 4;
+    if (source_port != 7011 || total != ihl + tcp_header) return true;
+    ++dropped;  // A segment without payload from the receiver: its ACKs.
+    return false;
+  });
+  Acceptor acceptor;
+  std::unique_ptr<TcpListener> listener = Listen(7011, &acceptor);
+  BulkSender sender(64u << 20, 7);
+  std::unique_ptr<TcpConnection> client = *TcpConnection::Connect(
+      stack_.get(), SocketAddress(kV4, 7011), &sender);
+  sender.Start(client.get());
+  ASSERT_TRUE(RunUntil([&] { return acceptor.accepted.size() == 1; }));
+  BulkReceiver receiver;
+  receiver.set_paused(true);
+  receiver.Attach(acceptor.accepted[0].get());
+  // The receive window fills and stays closed while the sender probes.
+  RunUntil([] { return false; }, absl::Seconds(20));
+  ASSERT_EQ(receiver.received(), 0u);
+  ASSERT_GE(sender.sent(), 2u << 20);
+  // Reading reopens the window; every ACK announcing it is lost.
+  drop_acks_from_server = true;
+  receiver.set_paused(false);
+  loop_.RunUntilIdle();
+  const uint64_t drained = receiver.received();
+  ASSERT_GE(drained, 2u << 20);
+  drop_acks_from_server = false;
+  EXPECT_GE(dropped, 1);
+  const absl::Duration reopened = loop_.Now();
+  EXPECT_TRUE(absl::StrContains(client->DebugState(), "state=ESTABLISHED"))
+      << client->DebugState();
+  ASSERT_TRUE(RunUntil([&] { return receiver.received() > drained; },
+                       absl::Seconds(30)));
+  EXPECT_LE(loop_.Now() - reopened, absl::Milliseconds(2500))
+      << "the sender waited for a backed-off probe";
+  client->Abort();
+  EXPECT_EQ(client->DebugState(), "closed");
   acceptor.accepted[0]->Abort();
 }
 

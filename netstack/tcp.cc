@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "lwip/pbuf.h"
+#include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
 #include "netstack/lwip_util.h"
 
@@ -288,6 +289,31 @@ void TcpConnection::Abort() {
 size_t TcpConnection::unacked_bytes() const {
   if (pcb_ == nullptr) return 0;
   return TCP_SND_BUF - pcb_->snd_buf;
+}
+
+namespace {
+
+size_t CountSegments(const struct tcp_seg* seg) {
+  size_t n = 0;
+  for (; seg != nullptr; seg = seg->next) ++n;
+  return n;
+}
+
+}  // namespace
+
+std::string TcpConnection::DebugState() const {
+  if (pcb_ == nullptr) return "closed";
+  const struct tcp_pcb* p = pcb_;
+  return absl::StrCat(
+      "state=", tcp_debug_state_str(p->state), " snd_una=", p->lastack,
+      " snd_nxt=", p->snd_nxt, " snd_wnd=", p->snd_wnd,
+      " cwnd=", p->cwnd, " ssthresh=", p->ssthresh, " mss=", p->mss,
+      " rto_ticks=", p->rto, " rtime=", p->rtime, " nrtx=", p->nrtx,
+      " persist_backoff=", p->persist_backoff, " dupacks=", p->dupacks,
+      " flags=0x", absl::Hex(p->flags), " unsent=", CountSegments(p->unsent),
+      " unacked=", CountSegments(p->unacked), " rcv_nxt=", p->rcv_nxt,
+      " rcv_wnd=", p->rcv_wnd, " rcv_ann_wnd=", p->rcv_ann_wnd,
+      " ooseq=", CountSegments(p->ooseq), " app_rx_bytes=", rx_bytes_);
 }
 
 err_t TcpConnection::OnConnectedThunk(void* arg, struct tcp_pcb*, err_t) {

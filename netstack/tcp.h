@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -96,6 +97,9 @@ class TcpConnection {
   // Bytes written but not yet acknowledged by the peer.
   size_t unacked_bytes() const;
   bool is_open() const { return pcb_ != nullptr; }
+  // One line of the TCP control block's state (sequence numbers, windows,
+  // timers, queues) for diagnostics: "closed" once the pcb is gone.
+  std::string DebugState() const;
   SocketAddress local_address() const { return local_; }
   SocketAddress remote_address() const { return remote_; }
 

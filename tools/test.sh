@@ -3,10 +3,8 @@
 # unit suites under ASan+UBSan... and TSan for code that crosses threads.
 # Then every fuzz target briefly, and the interop checks against a real
 # strongSwan (tests/interop/strongswan.sh). Ends with one line
-# "N passed, N failed, N skipped" (test cases, summed over
-
-
-# the runs) and exits non-zero on any failure.
+# "N passed, N failed, N skipped" (test cases, summed over the runs) and
+# exits non-zero on any failure.
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
