@@ -332,7 +332,7 @@ absl::StatusOr<std::unique_ptr<Stack>> Stack::Create(event::Loop* loop) {
   const uint64_t loop_now = loop->NowMillis();
   g_clock_offset_ms = g_last_ms > loop_now ? g_last_ms - loop_now : 0;
   g_stack = stack.get();
-  stow_lwip_set_clock(&LwipClock, loop);
+  netstack_lwip_set_clock(&LwipClock, loop);
   if (!g_lwip_initialized) {
     lwip_init();
     // lwIP registers its cyclic timers (reassembly, ND6) to fire forever;
@@ -374,7 +374,7 @@ Stack::~Stack() {
   housekeeping_.reset();
   LwipClock(loop_);  // Latch the clock for the next Stack.
   g_stack = nullptr;
-  stow_lwip_set_clock(&LwipClock, nullptr);
+  netstack_lwip_set_clock(&LwipClock, nullptr);
 }
 
 void Stack::AbortOrphanedConnections() {
@@ -500,7 +500,7 @@ stow::IpAddress FromRaw(const void* bytes, size_t len) {
 
 }  // namespace
 
-extern "C" struct netif* stow_route_ip4(const ip4_addr_t* src,
+extern "C" struct netif* netstack_route_ip4(const ip4_addr_t* src,
                                          const ip4_addr_t* dest) {
   stow::netstack::Stack* stack = stow::netstack::Stack::Current();
   if (stack == nullptr) return nullptr;
@@ -510,7 +510,7 @@ extern "C" struct netif* stow_route_ip4(const ip4_addr_t* src,
                       FromRaw(&dest->addr, 4));
 }
 
-extern "C" struct netif* stow_route_ip6(const ip6_addr_t* src,
+extern "C" struct netif* netstack_route_ip6(const ip6_addr_t* src,
                                          const ip6_addr_t* dest) {
   stow::netstack::Stack* stack = stow::netstack::Stack::Current();
   if (stack == nullptr) return nullptr;

@@ -16,7 +16,7 @@ void* g_clock_context = nullptr;
 
 extern "C" {
 
-void stow_lwip_set_clock(stow_lwip_clock_fn fn, void* context) {
+void netstack_lwip_set_clock(stow_lwip_clock_fn fn, void* context) {
   g_clock = fn;
   g_clock_context = context;
 }
@@ -26,13 +26,13 @@ u32_t sys_now(void) {
   return static_cast<u32_t>(g_clock(g_clock_context));
 }
 
-void stow_lwip_assert(const char* message, const char* file, int line) {
+void netstack_lwip_assert(const char* message, const char* file, int line) {
   std::fprintf(stderr, "lwIP assertion failed: %s at %s:%d\n", message, file,
                line);
   std::abort();
 }
 
-void stow_lwip_diag(const char* fmt, ...) {
+void netstack_lwip_diag(const char* fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   std::vfprintf(stderr, fmt, ap);

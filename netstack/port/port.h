@@ -12,7 +12,7 @@ extern "C" {
 typedef uint64_t (*stow_lwip_clock_fn)(void* context);
 
 // Installs the clock behind lwIP's sys_now(). Loop thread only.
-void stow_lwip_set_clock(stow_lwip_clock_fn fn, void* context);
+void netstack_lwip_set_clock(stow_lwip_clock_fn fn, void* context);
 
 #ifdef __cplusplus
 }

@@ -101,8 +101,8 @@
 #define LWIP_NETIF_LOOPBACK 0
 #define LWIP_HAVE_LOOPIF 0
 #define LWIP_HOOK_FILENAME "arch/stow_hooks.h"
-#define LWIP_HOOK_IP4_ROUTE_SRC(src, dest) stow_route_ip4((src), (dest))
-#define LWIP_HOOK_IP6_ROUTE(src, dest) stow_route_ip6((src), (dest))
+#define LWIP_HOOK_IP4_ROUTE_SRC(src, dest) netstack_route_ip4((src), (dest))
+#define LWIP_HOOK_IP6_ROUTE(src, dest) netstack_route_ip6((src), (dest))
 
 // Checksums: always generated; checked per netif (off on links whose
 // packets are already authenticated by an AEAD).

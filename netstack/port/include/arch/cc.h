@@ -16,17 +16,17 @@ extern "C" {
 #endif
 // Defined in netstack/port/port.cc: logs and aborts. An lwIP assertion means
 // a bug in our use of lwIP, never bad network input.
-void stow_lwip_assert(const char* message, const char* file, int line);
-void stow_lwip_diag(const char* fmt, ...);
+void netstack_lwip_assert(const char* message, const char* file, int line);
+void netstack_lwip_diag(const char* fmt, ...);
 #ifdef __cplusplus
 }
 #endif
 
 #define LWIP_PLATFORM_DIAG(x) \
   do {                        \
-    stow_lwip_diag x;         \
+    netstack_lwip_diag x;         \
   } while (0)
-#define LWIP_PLATFORM_ASSERT(x) stow_lwip_assert((x), __FILE__, __LINE__)
+#define LWIP_PLATFORM_ASSERT(x) netstack_lwip_assert((x), __FILE__, __LINE__)
 
 #define LWIP_RAND() ((u32_t)random())
 

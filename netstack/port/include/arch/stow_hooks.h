@@ -15,9 +15,9 @@ struct ip6_addr;
 // Route an outgoing IPv4/IPv6 packet to a netif by destination prefix.
 // Returns NULL to fall back to lwIP's own choice (netif address match, then
 // the default netif).
-struct netif* stow_route_ip4(const struct ip4_addr* src,
+struct netif* netstack_route_ip4(const struct ip4_addr* src,
                              const struct ip4_addr* dest);
-struct netif* stow_route_ip6(const struct ip6_addr* src,
+struct netif* netstack_route_ip6(const struct ip6_addr* src,
                              const struct ip6_addr* dest);
 #ifdef __cplusplus
 }
