@@ -207,11 +207,9 @@ absl::Status ParseReconnect(const Json& value, IkeProfile* out) {
 
 absl::StatusOr<IkeProfile> ParseIkeProfile(absl::string_view json,
                                            const std::string& base_dir) {
-  Json root = Json::parse(json.begin(), json.end(), nullptr,
-                          /*allow_exceptions=*/false);
-  if (root.is_discarded()) {
-    return absl::InvalidArgumentError("profile: not valid JSON");
-  }
+  absl::StatusOr<Json> parsed = json_fields::ParseJson(json);
+  if (!parsed.ok()) return parsed.status();
+  Json root = *std::move(parsed);
   if (auto s = CheckMembers(
           root, "",
           {"name", "gateway", "local_id", "remote_id", "auth", "ike_proposals",

@@ -1,5 +1,6 @@
 #include "sdk/tunnel/ipsec/json_fields.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -7,6 +8,65 @@
 #include "absl/strings/str_join.h"
 
 namespace stow::ipsec::json_fields {
+
+namespace {
+
+// Accepts everything and remembers where the first syntax error was.
+class ErrorFinder : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override { return true; }
+  bool key(string_t&) override { return true; }
+  bool end_object() override { return true; }
+  bool start_array(std::size_t) override { return true; }
+  bool end_array() override { return true; }
+  bool parse_error(std::size_t position, const std::string& last_token,
+                   const nlohmann::detail::exception&) override {
+    found = true;
+    this->position = position;
+    token = last_token;
+    return false;
+  }
+  bool found = false;
+  std::size_t position = 0;
+  std::string token;
+};
+
+}  // namespace
+
+absl::StatusOr<nlohmann::json> ParseJson(absl::string_view text) {
+  nlohmann::json root = nlohmann::json::parse(text.begin(), text.end(),
+                                              nullptr,
+                                              /*allow_exceptions=*/false);
+  if (!root.is_discarded()) return root;
+  ErrorFinder finder;
+  nlohmann::json::sax_parse(text.begin(), text.end(), &finder);
+  if (!finder.found) {
+    return absl::InvalidArgumentError("profile: not valid JSON");
+  }
+  // `position` counts the characters read, the offending one included.
+  const size_t end = std::min(finder.position, text.size());
+  const size_t at = end > 0 ? end - 1 : 0;
+  size_t line = 1;
+  size_t line_start = 0;
+  for (size_t i = 0; i < at; ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      line_start = i + 1;
+    }
+  }
+  std::string near = finder.token.substr(0, 20);
+  return absl::InvalidArgumentError(absl::StrCat(
+      "profile: not valid JSON at line ", line, ", column ",
+      at - line_start + 1,
+      near.empty() ? std::string() : absl::StrCat(" (near '", near, "')")));
+}
 
 absl::Status FieldError(absl::string_view field, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", what));

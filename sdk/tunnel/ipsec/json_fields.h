@@ -22,6 +22,9 @@ std::string Join(absl::string_view parent, absl::string_view name);
 // `object` not in `allowed`, listing the known ones.
 absl::Status CheckMembers(const nlohmann::json& object, absl::string_view field,
                           std::initializer_list<absl::string_view> allowed);
+// Parses `text`; on a syntax error, InvalidArgument "profile: not valid
+// JSON at line L, column C (near 'token')" instead.
+absl::StatusOr<nlohmann::json> ParseJson(absl::string_view text);
 // A whole file; NotFound "path: cannot open".
 absl::StatusOr<std::string> ReadFile(const std::string& path);
 // `status` with "path: " in front of its message (same code).

@@ -213,11 +213,9 @@ absl::StatusOr<IpPrefix> ParseIpPrefix(absl::string_view text) {
 }
 
 absl::StatusOr<EspProfile> ParseEspProfile(absl::string_view json) {
-  Json root = Json::parse(json.begin(), json.end(), nullptr,
-                          /*allow_exceptions=*/false);
-  if (root.is_discarded()) {
-    return absl::InvalidArgumentError("profile: not valid JSON");
-  }
+  absl::StatusOr<Json> parsed = json_fields::ParseJson(json);
+  if (!parsed.ok()) return parsed.status();
+  Json root = *std::move(parsed);
   if (auto s = CheckMembers(root, "", {"name", "gateway", "ipv4", "ipv6",
                                        "routes", "dns", "mtu",
                                        "nat_keepalive_seconds", "esp"});

@@ -118,7 +118,10 @@ TEST(EspProfileTest, SpiRules) {
 }
 
 TEST(EspProfileTest, StructuralErrors) {
-  EXPECT_EQ(ErrorOf("{"), "profile: not valid JSON");
+  EXPECT_EQ(ErrorOf("{").rfind("profile: not valid JSON at line 1, column ", 0), 0u)
+      << ErrorOf("{");
+  EXPECT_EQ(ErrorOf("{\n \"a\": }").rfind("profile: not valid JSON at line 2, column 7", 0), 0u)
+      << ErrorOf("{\n \"a\": }");
   EXPECT_EQ(ErrorOf(With("\"mtu\"", "\"mtux\"")),
             "mtux: unknown field (known: name, gateway, ipv4, ipv6, routes, "
             "dns, mtu, nat_keepalive_seconds, esp)");
