@@ -22,6 +22,7 @@ all=(
   //sdk/tunnel/ipsec/ike/codec/fuzz:ike_message_fuzzer
   //sdk/tunnel/ipsec/ike/negotiation/fuzz:negotiation_fuzzer
   //sdk/dns/fuzz:dns_response_fuzzer
+  //sdk/dns/fuzz:dns_tcp_reader_fuzzer
   //sdk/tunnel/ipsec/ike/crypto:cert_auth_fuzzer
   //sdk/tunnel/ipsec/ike/sa/fuzz:ike_sa_fuzzer
 )

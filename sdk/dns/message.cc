@@ -177,6 +177,31 @@ bool ValidNameChar(char c) {
          c == '_';
 }
 
+// True when `name` is `zone` or below it ("" is the root).
+bool InZone(absl::string_view name, absl::string_view zone) {
+  if (zone.empty() || name == zone) return true;
+  return name.size() > zone.size() &&
+         name.substr(name.size() - zone.size()) == zone &&
+         name[name.size() - zone.size() - 1] == '.';
+}
+
+// Checks a SOA record's RDATA (RFC 1035 3.3.13: MNAME, RNAME, then SERIAL,
+// REFRESH, RETRY, EXPIRE, MINIMUM) and returns MINIMUM. A top-bit-set
+// MINIMUM counts as 0, as TTLs do.
+absl::StatusOr<uint32_t> ReadSoaMinimum(absl::Span<const uint8_t> message,
+                                        const Record& rec) {
+  Reader rd(message.first(rec.rdata_pos + rec.rdlength));
+  rd.set_pos(rec.rdata_pos);
+  std::string mname, rname;
+  if (absl::Status s = ReadName(rd, &mname); !s.ok()) return s;
+  if (absl::Status s = ReadName(rd, &rname); !s.ok()) return s;
+  if (rd.remaining() != 20) return Malformed("SOA RDATA of the wrong length");
+  uint32_t fields[5];
+  for (uint32_t& f : fields) rd.U32(&f);
+  const uint32_t minimum = fields[4];
+  return (minimum & 0x80000000u) ? 0 : minimum;
+}
+
 void Put16(std::vector<uint8_t>& out, uint16_t v) {
   out.push_back(static_cast<uint8_t>(v >> 8));
   out.push_back(static_cast<uint8_t>(v));
@@ -247,9 +272,9 @@ absl::optional<uint16_t> PeekId(absl::Span<const uint8_t> message) {
   return static_cast<uint16_t>(message[0] << 8 | message[1]);
 }
 
-absl::StatusOr<Response> ParseResponse(absl::Span<const uint8_t> message,
-                                       uint16_t id, absl::string_view name,
-                                       RecordType type) {
+absl::StatusOr<Response> ParseAnswer(absl::Span<const uint8_t> message,
+                                     uint16_t id, absl::string_view name,
+                                     RecordType type) {
   absl::StatusOr<std::string> want_name = NormalizeName(name);
   if (!want_name.ok()) return want_name.status();
 
@@ -287,9 +312,12 @@ absl::StatusOr<Response> ParseResponse(absl::Span<const uint8_t> message,
 
   // A truncated response may end anywhere: its records are not read.
   if (flags & kFlagTc) {
-    return absl::UnimplementedError(
-        absl::StrCat("DNS response for ", *want_name,
-                     " truncated (TC set); TCP fallback is not supported"));
+    Response truncated;
+    truncated.id = msg_id;
+    truncated.rcode = static_cast<Rcode>(flags & kRcodeMask);
+    truncated.canonical_name = *want_name;
+    truncated.truncated = true;
+    return truncated;
   }
 
   // Walk every record so that a malformed message is refused as a whole.
@@ -301,7 +329,11 @@ absl::StatusOr<Response> ParseResponse(absl::Span<const uint8_t> message,
   for (Record& rec : answers) {
     if (absl::Status s = ReadRecord(r, &rec); !s.ok()) return s;
   }
-  for (uint32_t i = 0; i < static_cast<uint32_t>(nscount) + arcount; ++i) {
+  std::vector<Record> authority(nscount);
+  for (Record& rec : authority) {
+    if (absl::Status s = ReadRecord(r, &rec); !s.ok()) return s;
+  }
+  for (uint16_t i = 0; i < arcount; ++i) {
     Record rec;
     if (absl::Status s = ReadRecord(r, &rec); !s.ok()) return s;
   }
@@ -312,8 +344,10 @@ absl::StatusOr<Response> ParseResponse(absl::Span<const uint8_t> message,
   Response response;
   response.id = msg_id;
   response.rcode = static_cast<Rcode>(flags & kRcodeMask);
-  if (absl::Status s = RcodeStatus(response.rcode, *want_name); !s.ok()) {
-    return s;
+  if (response.rcode != Rcode::kNxDomain) {
+    if (absl::Status s = RcodeStatus(response.rcode, *want_name); !s.ok()) {
+      return s;
+    }
   }
 
   // Check the RDATA of every record we might use, and gather CNAMEs.
@@ -370,7 +404,40 @@ absl::StatusOr<Response> ParseResponse(absl::Span<const uint8_t> message,
     if (!ip.ok()) return Malformed("bad address RDATA");
     response.addresses.push_back({*ip, std::min(chain_ttl, rec.ttl)});
   }
+  // RFC 2308 section 5: a negative answer lives as long as the smaller of
+  // the SOA's TTL and its MINIMUM field. Only a SOA of a zone that contains
+  // the name counts.
+  if (response.addresses.empty()) {
+    for (const Record& rec : authority) {
+      if (rec.klass != kClassIn ||
+          rec.type != static_cast<uint16_t>(RecordType::kSoa)) {
+        continue;
+      }
+      absl::StatusOr<uint32_t> minimum = ReadSoaMinimum(message, rec);
+      if (!minimum.ok()) return minimum.status();
+      if (response.negative_ttl.has_value()) continue;
+      if (!InZone(*want_name, rec.owner) && !InZone(current, rec.owner)) {
+        continue;
+      }
+      response.negative_ttl = std::min(rec.ttl, *minimum);
+    }
+  }
   response.canonical_name = std::move(current);
+  return response;
+}
+
+absl::StatusOr<Response> ParseResponse(absl::Span<const uint8_t> message,
+                                       uint16_t id, absl::string_view name,
+                                       RecordType type) {
+  absl::StatusOr<Response> response = ParseAnswer(message, id, name, type);
+  if (!response.ok()) return response;
+  if (response->truncated) {
+    return absl::UnimplementedError(absl::StrCat(
+        "DNS response for ", *NormalizeName(name), " truncated (TC set)"));
+  }
+  if (response->rcode == Rcode::kNxDomain) {
+    return RcodeStatus(Rcode::kNxDomain, *NormalizeName(name));
+  }
   return response;
 }
 
@@ -387,10 +454,21 @@ std::vector<uint8_t> EncodeNameForTest(absl::string_view name) {
   return out;
 }
 
-std::vector<uint8_t> BuildTestResponse(absl::Span<const uint8_t> query,
-                                       Rcode rcode,
-                                       const std::vector<TestRecord>& answers,
-                                       bool truncated) {
+std::vector<uint8_t> SoaRdataForTest(uint32_t minimum) {
+  std::vector<uint8_t> out = EncodeNameForTest("ns.test");
+  std::vector<uint8_t> rname = EncodeNameForTest("hostmaster.test");
+  out.insert(out.end(), rname.begin(), rname.end());
+  for (uint32_t v : {uint32_t{2026112201}, uint32_t{7200}, uint32_t{900},
+                     uint32_t{1209600}, minimum}) {
+    Put32(out, v);
+  }
+  return out;
+}
+
+std::vector<uint8_t> BuildTestResponse(
+    absl::Span<const uint8_t> query, Rcode rcode,
+    const std::vector<TestRecord>& answers, bool truncated,
+    const std::vector<TestRecord>& authority) {
   std::vector<uint8_t> out(query.begin(), query.end());
   if (out.size() < kHeaderSize) return out;
   uint16_t flags =
@@ -401,7 +479,11 @@ std::vector<uint8_t> BuildTestResponse(absl::Span<const uint8_t> query,
   out[3] = static_cast<uint8_t>(flags);
   out[6] = static_cast<uint8_t>(answers.size() >> 8);
   out[7] = static_cast<uint8_t>(answers.size());
-  for (const TestRecord& rec : answers) {
+  out[8] = static_cast<uint8_t>(authority.size() >> 8);
+  out[9] = static_cast<uint8_t>(authority.size());
+  std::vector<TestRecord> records = answers;
+  records.insert(records.end(), authority.begin(), authority.end());
+  for (const TestRecord& rec : records) {
     std::vector<uint8_t> owner = EncodeNameForTest(rec.owner);
     out.insert(out.end(), owner.begin(), owner.end());
     Put16(out, rec.type);

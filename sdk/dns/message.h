@@ -9,8 +9,9 @@
 //                        bytes, QR clear, opcode not QUERY);
 //   kFailedPrecondition  well-formed, but not the answer to this query (ID,
 //                        question name, type or class differ);
-//   kUnimplemented       TC set: the answer did not fit in UDP and this
-//                        resolver has no TCP fallback; or RCODE NOTIMP;
+//   kUnimplemented       TC set: the answer did not fit in UDP (ask again
+//                        over TCP; ParseAnswer() reports it as a flag); or
+//                        RCODE NOTIMP;
 //   kNotFound            RCODE NXDOMAIN ("no such name www.x");
 //   kUnavailable         RCODE SERVFAIL;
 //   kPermissionDenied    RCODE REFUSED;
@@ -19,6 +20,10 @@
 //   kUnknown             any other RCODE.
 // A NOERROR response without records of the asked type (NODATA) is OK with
 // no addresses.
+//
+// ParseAnswer() is the resolver's variant: a truncated response and an
+// NXDOMAIN are Responses (flag and rcode set) instead of errors, so the
+// caller can fall back to TCP and read the negative-caching TTL.
 #ifndef STOWAWAY_SDK_DNS_MESSAGE_H_
 #define STOWAWAY_SDK_DNS_MESSAGE_H_
 
@@ -39,6 +44,7 @@ namespace stow::dns {
 enum class RecordType : uint16_t {
   kA = 1,
   kCname = 5,
+  kSoa = 6,
   kAaaa = 28,
 };
 
@@ -94,6 +100,14 @@ struct Response {
   std::string canonical_name;
   // Records of the asked type owned by canonical_name, in message order.
   std::vector<AddressRecord> addresses;
+  // TC was set (ParseAnswer only): nothing after the question was read.
+  bool truncated = false;
+  // For NXDOMAIN and NODATA: how long the answer may be cached (RFC 2308
+  // section 5), the smaller of the SOA record's TTL and its MINIMUM field,
+  // from the first SOA in the authority section whose owner is the name
+  // asked, the end of its CNAME chain or an ancestor of either. nullopt
+  // without such a SOA (do not cache, or use a local default).
+  absl::optional<uint32_t> negative_ttl;
 };
 
 // Parses `message` as the response to the query (`id`, `name`, `type`),
@@ -102,6 +116,14 @@ struct Response {
 absl::StatusOr<Response> ParseResponse(absl::Span<const uint8_t> message,
                                        uint16_t id, absl::string_view name,
                                        RecordType type);
+
+// As ParseResponse(), with two differences: TC set gives a Response with
+// `truncated` (after the ID and question were checked; nothing else is
+// read), and NXDOMAIN gives a Response with rcode kNxDomain, no addresses
+// and `negative_ttl`. Every other status is as in the table above.
+absl::StatusOr<Response> ParseAnswer(absl::Span<const uint8_t> message,
+                                     uint16_t id, absl::string_view name,
+                                     RecordType type);
 
 // For tests and the fuzz target: builds a response to `query` (a message
 // from BuildQuery) with the given flags and raw answer records. Each record
@@ -113,10 +135,14 @@ struct TestRecord {
   std::vector<uint8_t> rdata;
   uint16_t klass = kClassIn;
 };
-std::vector<uint8_t> BuildTestResponse(absl::Span<const uint8_t> query,
-                                       Rcode rcode,
-                                       const std::vector<TestRecord>& answers,
-                                       bool truncated = false);
+// `authority` records go to the authority section.
+std::vector<uint8_t> BuildTestResponse(
+    absl::Span<const uint8_t> query, Rcode rcode,
+    const std::vector<TestRecord>& answers, bool truncated = false,
+    const std::vector<TestRecord>& authority = {});
+// SOA RDATA (RFC 1035 3.3.13) with made-up MNAME/RNAME/serial/timers and
+// the given MINIMUM, for tests.
+std::vector<uint8_t> SoaRdataForTest(uint32_t minimum);
 // Encodes a text name uncompressed (labels as given, no validation beyond
 // splitting at dots), for building test RDATA.
 std::vector<uint8_t> EncodeNameForTest(absl::string_view name);

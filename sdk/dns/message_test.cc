@@ -357,5 +357,100 @@ TEST(ParseResponseTest, EveryTruncationRefused) {
   }
 }
 
+TEST(ParseAnswerTest, TruncatedIsAFlagAfterTheQuestionIsChecked) {
+  std::vector<uint8_t> q = Query(5, "www.x");
+  std::vector<uint8_t> r = BuildTestResponse(
+      q, Rcode::kNoError, {{"www.x", kA, 1, {1, 2, 3, 4}}}, true);
+  r.resize(r.size() - 3);  // Records of a truncated answer are not read.
+  absl::StatusOr<Response> a = ParseAnswer(r, 5, "www.x", RecordType::kA);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_TRUE(a->truncated);
+  EXPECT_TRUE(a->addresses.empty());
+  // The ID and question still have to match.
+  EXPECT_EQ(ParseAnswer(r, 6, "www.x", RecordType::kA).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ParseAnswer(r, 5, "www.y", RecordType::kA).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  // Not truncated: the flag is clear.
+  std::vector<uint8_t> full = BuildTestResponse(
+      q, Rcode::kNoError, {{"www.x", kA, 1, {1, 2, 3, 4}}});
+  EXPECT_FALSE(ParseAnswer(full, 5, "www.x", RecordType::kA)->truncated);
+}
+
+TEST(ParseAnswerTest, NxDomainIsAResponseWithItsNegativeTtl) {
+  std::vector<uint8_t> q = Query(5, "a.b.example");
+  constexpr uint16_t kSoa = 6;
+  // RFC 2308 section 5: min(SOA TTL, MINIMUM).
+  std::vector<uint8_t> r = BuildTestResponse(
+      q, Rcode::kNxDomain, {}, false,
+      {{"example", kSoa, 3600, SoaRdataForTest(300)}});
+  absl::StatusOr<Response> a = ParseAnswer(r, 5, "a.b.example", RecordType::kA);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->rcode, Rcode::kNxDomain);
+  EXPECT_TRUE(a->addresses.empty());
+  EXPECT_EQ(a->negative_ttl, absl::optional<uint32_t>(300));
+  // ParseResponse still reports it as kNotFound.
+  EXPECT_EQ(ParseResponse(r, 5, "a.b.example", RecordType::kA).status().code(),
+            absl::StatusCode::kNotFound);
+
+  r = BuildTestResponse(q, Rcode::kNxDomain, {}, false,
+                        {{"b.example", kSoa, 20, SoaRdataForTest(300)}});
+  EXPECT_EQ(ParseAnswer(r, 5, "a.b.example", RecordType::kA)->negative_ttl,
+            absl::optional<uint32_t>(20));
+  // The root's SOA counts; another zone's does not; none: nullopt.
+  r = BuildTestResponse(q, Rcode::kNxDomain, {}, false,
+                        {{"", kSoa, 50, SoaRdataForTest(40)}});
+  EXPECT_EQ(ParseAnswer(r, 5, "a.b.example", RecordType::kA)->negative_ttl,
+            absl::optional<uint32_t>(40));
+  for (const char* zone : {"other", "xample", "c.a.b.example"}) {
+    r = BuildTestResponse(q, Rcode::kNxDomain, {}, false,
+                          {{zone, kSoa, 50, SoaRdataForTest(40)}});
+    EXPECT_EQ(ParseAnswer(r, 5, "a.b.example", RecordType::kA)->negative_ttl,
+              absl::nullopt)
+        << zone;
+  }
+  r = BuildTestResponse(q, Rcode::kNxDomain, {});
+  EXPECT_EQ(ParseAnswer(r, 5, "a.b.example", RecordType::kA)->negative_ttl,
+            absl::nullopt);
+}
+
+TEST(ParseAnswerTest, NoDataCarriesTheNegativeTtl) {
+  std::vector<uint8_t> q = Query(5, "www.x", RecordType::kAaaa);
+  constexpr uint16_t kSoa = 6;
+  std::vector<uint8_t> r =
+      BuildTestResponse(q, Rcode::kNoError, {{"www.x", kA, 60, {1, 2, 3, 4}}},
+                        false, {{"x", kSoa, 900, SoaRdataForTest(60)}});
+  absl::StatusOr<Response> a = ParseAnswer(r, 5, "www.x", RecordType::kAaaa);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->rcode, Rcode::kNoError);
+  EXPECT_TRUE(a->addresses.empty());
+  EXPECT_EQ(a->negative_ttl, absl::optional<uint32_t>(60));
+  // A MINIMUM with the top bit set counts as 0.
+  r = BuildTestResponse(q, Rcode::kNoError, {}, false,
+                        {{"x", kSoa, 900, SoaRdataForTest(0x80000001u)}});
+  EXPECT_EQ(ParseAnswer(r, 5, "www.x", RecordType::kAaaa)->negative_ttl,
+            absl::optional<uint32_t>(0));
+}
+
+TEST(ParseAnswerTest, MalformedSoaRefused) {
+  std::vector<uint8_t> q = Query(5, "www.x");
+  constexpr uint16_t kSoa = 6;
+  std::vector<uint8_t> soa = SoaRdataForTest(60);
+  for (size_t cut : {size_t{1}, size_t{4}, soa.size() - 1}) {
+    std::vector<uint8_t> rdata(soa.begin(), soa.begin() + cut);
+    std::vector<uint8_t> r = BuildTestResponse(q, Rcode::kNxDomain, {}, false,
+                                               {{"x", kSoa, 60, rdata}});
+    EXPECT_EQ(ParseAnswer(r, 5, "www.x", RecordType::kA).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << cut;
+  }
+  std::vector<uint8_t> longer = soa;
+  longer.push_back(0);
+  std::vector<uint8_t> r = BuildTestResponse(q, Rcode::kNxDomain, {}, false,
+                                             {{"x", kSoa, 60, longer}});
+  EXPECT_EQ(ParseAnswer(r, 5, "www.x", RecordType::kA).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace stow::dns

@@ -1,18 +1,22 @@
 // Resolver tests: a tiny DNS server on the same netstack (lwIP is one stack
-// per process), every datagram crossing a LoopbackLink, on a fake clock.
+// per process), every datagram and TCP segment crossing a LoopbackLink, on a
+// fake clock.
 #include "sdk/dns/resolver.h"
 
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "netstack/stack.h"
+#include "netstack/tcp.h"
 #include "netstack/testing/loopback_link.h"
 #include "netstack/udp.h"
 #include "sdk/dns/message.h"
+#include "sdk/dns/tcp_framing.h"
 #include "sdk/event/manual_loop.h"
 
 namespace stow::dns {
@@ -46,46 +50,78 @@ Question ParseQuestion(absl::Span<const uint8_t> q) {
   return out;
 }
 
-// A DNS server on one address: answers from a table, or misbehaves as told.
-class FakeServer : public netstack::UdpEndpoint::Delegate {
+// How the fake server's TCP side behaves once it has read a query.
+enum class TcpMode {
+  kAnswer,            // The answer, written in three pieces.
+  kCloseEarly,        // Closes without a byte.
+  kShortLength,       // A length prefix of 5 and 5 bytes.
+  kPartialThenClose,  // The length and part of the answer, then FIN.
+  kWrongId,           // An answer with another ID.
+  kSilent,            // Nothing.
+};
+
+// A DNS server on one address, UDP and TCP port 53: answers from a table,
+// or misbehaves as told.
+class FakeServer : public netstack::UdpEndpoint::Delegate,
+                   public netstack::TcpListener::Delegate {
  public:
   FakeServer(netstack::Stack* stack, const IpAddress& ip)
       : endpoint_(
             *netstack::UdpEndpoint::Bind(stack, SocketAddress(ip, 53), this)),
         // For forgeries from the right address but the wrong port.
         other_port_(*netstack::UdpEndpoint::Bind(stack, SocketAddress(ip, 5353),
+                                                 this)),
+        listener_(*netstack::TcpListener::Listen(stack, SocketAddress(ip, 53),
                                                  this)) {}
 
   void OnDatagram(absl::Span<const uint8_t> payload,
                   const SocketAddress& from) override {
     std::vector<uint8_t> query(payload.begin(), payload.end());
     ++queries;
+    asked.push_back(ParseQuestion(query).name);
     if (drop > 0) {
       --drop;
       return;
     }
     if (silent) return;
-    const Question q = ParseQuestion(query);
     last_client = from;
     if (before_answer) before_answer(query, from);
-    if (rcode != Rcode::kNoError) {
-      Send(BuildTestResponse(query, rcode, {}), from);
-      return;
+    Send(Answer(query, truncate_udp), from);
+  }
+
+  // The answer to `query` from the table (records of the asked type with
+  // their TTL, NXDOMAIN for unknown names, a SOA in negative answers when
+  // soa_minimum is set), or `rcode`; with `truncated`, TC and no records.
+  std::vector<uint8_t> Answer(const std::vector<uint8_t>& query,
+                              bool truncated) {
+    const Question q = ParseQuestion(query);
+    if (rcode != Rcode::kNoError || servfail_names.count(q.name) > 0) {
+      return BuildTestResponse(
+          query, rcode != Rcode::kNoError ? rcode : Rcode::kServFail, {});
+    }
+    if (truncated) return BuildTestResponse(query, Rcode::kNoError, {}, true);
+    std::vector<TestRecord> authority;
+    if (soa_minimum >= 0) {
+      const uint32_t minimum = static_cast<uint32_t>(soa_minimum);
+      authority.push_back({"test", static_cast<uint16_t>(RecordType::kSoa),
+                           soa_ttl, SoaRdataForTest(minimum)});
+    }
+    auto it = table.find(q.name);
+    if (it == table.end()) {
+      return BuildTestResponse(query, Rcode::kNxDomain, {}, false, authority);
     }
     std::vector<TestRecord> answers;
-    auto it = table.find(q.name);
-    if (it != table.end()) {
-      for (const IpAddress& ip : it->second) {
-        if ((q.type == 1) == ip.is_v4()) {
-          answers.push_back(
-              {q.name, q.type, 60,
-               std::vector<uint8_t>(ip.bytes().begin(), ip.bytes().end())});
-        }
+    const uint32_t record_ttl = ttl.count(q.name) ? ttl[q.name] : 60;
+    for (const IpAddress& ip : it->second) {
+      if ((q.type == 1) == ip.is_v4()) {
+        answers.push_back(
+            {q.name, q.type, record_ttl,
+             std::vector<uint8_t>(ip.bytes().begin(), ip.bytes().end())});
       }
-      Send(BuildTestResponse(query, Rcode::kNoError, answers), from);
-    } else {
-      Send(BuildTestResponse(query, Rcode::kNxDomain, {}), from);
     }
+    if (!answers.empty()) authority.clear();
+    return BuildTestResponse(query, Rcode::kNoError, answers, false,
+                             authority);
   }
 
   void Send(const std::vector<uint8_t>& bytes, const SocketAddress& to) {
@@ -96,18 +132,105 @@ class FakeServer : public netstack::UdpEndpoint::Delegate {
     ASSERT_TRUE(other_port_->SendTo(bytes, to).ok());
   }
 
+  // TCP: connections are refused from now on.
+  void StopListening() { listener_.reset(); }
+
+  void OnAccept(std::unique_ptr<netstack::TcpConnection> connection) override {
+    sessions_.push_back(std::make_unique<Session>(this, std::move(connection)));
+  }
+
   std::map<std::string, std::vector<IpAddress>> table;
+  std::map<std::string, uint32_t> ttl;  // Per name; 60 s otherwise.
+  std::set<std::string> servfail_names;
+  int soa_minimum = -1;  // >= 0: negative answers carry a SOA.
+  uint32_t soa_ttl = 3600;
   int drop = 0;
   bool silent = false;
+  bool truncate_udp = false;
+  TcpMode tcp_mode = TcpMode::kAnswer;
   Rcode rcode = Rcode::kNoError;
   std::function<void(const std::vector<uint8_t>&, const SocketAddress&)>
       before_answer;
-  int queries = 0;
+  int queries = 0;                 // Over UDP.
+  int tcp_queries = 0;             // Over TCP.
+  std::vector<std::string> asked;  // Question names over UDP, in order.
   SocketAddress last_client;
 
  private:
+  // One accepted connection: reads a framed query, then acts per tcp_mode.
+  class Session : public netstack::TcpConnection::Delegate {
+   public:
+    Session(FakeServer* server,
+            std::unique_ptr<netstack::TcpConnection> connection)
+        : server_(server), conn_(std::move(connection)) {
+      conn_->set_delegate(this);
+    }
+    void OnReadable() override {
+      uint8_t buffer[512];
+      size_t n;
+      while ((n = conn_->Read(absl::MakeSpan(buffer))) > 0) {
+        reader_.Feed(absl::MakeConstSpan(buffer, n));
+      }
+      if (reader_.state() == TcpMessageReader::State::kComplete && !handled_) {
+        handled_ = true;
+        server_->OnTcpQuery(*this, std::vector<uint8_t>(
+                                       reader_.message().begin(),
+                                       reader_.message().end()));
+      }
+      if (conn_->peer_closed()) conn_->Close();
+    }
+    void OnError(absl::Status) override {}
+    void Write(absl::Span<const uint8_t> bytes) {
+      absl::StatusOr<size_t> n = conn_->Write(bytes);
+      ASSERT_TRUE(n.ok()) << n.status();
+      ASSERT_EQ(*n, bytes.size());
+    }
+    void Close() { conn_->Close(); }
+
+   private:
+    FakeServer* const server_;
+    std::unique_ptr<netstack::TcpConnection> conn_;
+    TcpMessageReader reader_;
+    bool handled_ = false;
+  };
+
+  void OnTcpQuery(Session& session, std::vector<uint8_t> query) {
+    ++tcp_queries;
+    std::vector<uint8_t> answer = Answer(query, false);
+    if (tcp_mode == TcpMode::kWrongId) answer[1] ^= 1;
+    const std::vector<uint8_t> framed = *FrameTcpMessage(answer);
+    const absl::Span<const uint8_t> bytes(framed);
+    switch (tcp_mode) {
+      case TcpMode::kAnswer:
+        // Three segments: the prefix split, then the rest.
+        session.Write(bytes.first(1));
+        session.Write(bytes.subspan(1, 1));
+        session.Write(bytes.subspan(2));
+        return;
+      case TcpMode::kWrongId:
+        session.Write(bytes);
+        return;
+      case TcpMode::kCloseEarly:
+        session.Close();
+        return;
+      case TcpMode::kShortLength: {
+        const std::vector<uint8_t> short_frame = {0, 5, 1, 2, 3, 4, 5};
+        session.Write(short_frame);
+        return;
+      }
+      case TcpMode::kPartialThenClose:
+        session.Write(bytes.first(12));
+        session.Close();
+        return;
+      case TcpMode::kSilent:
+        return;
+    }
+  }
+
   std::unique_ptr<netstack::UdpEndpoint> endpoint_;
   std::unique_ptr<netstack::UdpEndpoint> other_port_;
+  std::unique_ptr<netstack::TcpListener> listener_;
+  std::vector<std::unique_ptr<Session>> sessions_;
 };
 
 // Records the one callback of a request.
@@ -187,6 +310,9 @@ class ResolverTest : public ::testing::Test {
     server4_.reset();
     server6_.reset();
     loop_.RunUntilIdle();
+    // Connections closed gracefully may linger in TIME_WAIT.
+    stack_->AbortOrphanedConnections();
+    loop_.RunUntilIdle();
     iface_.reset();
     loop_.RunUntilIdle();
     netstack::StackResources left = stack_->Resources();
@@ -195,8 +321,10 @@ class ResolverTest : public ::testing::Test {
     link_.reset();
   }
 
-  Resolver& MakeResolver(std::vector<IpAddress> servers = {kV4}) {
-    resolver_ = std::make_unique<Resolver>(stack_.get(), std::move(servers));
+  Resolver& MakeResolver(std::vector<IpAddress> servers = {kV4},
+                         ResolverOptions options = {}) {
+    resolver_ = std::make_unique<Resolver>(stack_.get(), std::move(servers),
+                                           std::move(options));
     return *resolver_;
   }
 
@@ -277,7 +405,7 @@ TEST_F(ResolverTest, NxDomain) {
   Result result;
   ResolveAndWait(resolver, "nope.test", AddressFamily::kBoth, result);
   EXPECT_EQ(result.value.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(result.value.status().message(), "no such name nope.test");
+  EXPECT_EQ(result.value.status().message(), "no such name: nope.test");
   EXPECT_EQ(resolver.counters().failed, 1u);
 }
 
@@ -384,28 +512,6 @@ TEST_F(ResolverTest, EveryServerFailingGivesTheServersError) {
       << refused.value.status();
 }
 
-TEST_F(ResolverTest, TruncatedAnswerIsAnError) {
-  Resolver& resolver = MakeResolver();
-  server4_->silent = true;
-  server4_->before_answer = nullptr;
-  Result result;
-  ASSERT_TRUE(
-      resolver.Resolve("www.test", AddressFamily::kV4, result.Callback()).ok());
-  // Answer by hand with TC set.
-  server4_->silent = false;
-  server4_->drop = 0;
-  server4_->before_answer = [&](const std::vector<uint8_t>& query,
-                                const SocketAddress& client) {
-    server4_->Send(BuildTestResponse(query, Rcode::kNoError, {}, true), client);
-  };
-  server4_->rcode = Rcode::kNotImp;  // Never reached: TC is seen first.
-  ASSERT_TRUE(RunUntil([&] { return result.calls > 0; }));
-  EXPECT_EQ(result.value.status().code(), absl::StatusCode::kUnimplemented);
-  EXPECT_NE(result.value.status().message().find("truncated"),
-            absl::string_view::npos)
-      << result.value.status();
-}
-
 TEST_F(ResolverTest, LiteralsResolveToThemselvesWithoutAQuery) {
   Resolver& resolver = MakeResolver();
   Result v4, v6;
@@ -479,6 +585,402 @@ TEST_F(ResolverTest, CallbackMayResolveAgain) {
   EXPECT_EQ(first_calls, 1);
   ASSERT_TRUE(second.value.ok());
   EXPECT_EQ(*second.value, std::vector<IpAddress>{IpAddress::V4(10, 4, 4, 4)});
+}
+
+// --- TCP fallback -----------------------------------------------------------
+
+TEST_F(ResolverTest, TruncatedAnswerIsAskedAgainOverTcp) {
+  Resolver& resolver = MakeResolver();
+  server4_->truncate_udp = true;  // UDP answers carry TC and no records.
+  Result result;
+  ResolveAndWait(resolver, "www.test", AddressFamily::kBoth, result);
+  ASSERT_TRUE(result.value.ok()) << result.value.status();
+  EXPECT_EQ(*result.value,
+            (std::vector<IpAddress>{IpAddress::V4(10, 1, 2, 3),
+                                    *IpAddress::Parse("fd00::1:2:3")}));
+  EXPECT_EQ(server4_->queries, 2);
+  EXPECT_EQ(server4_->tcp_queries, 2);
+  const ResolverCounters& c = resolver.counters();
+  EXPECT_EQ(c.truncated, 2u);
+  EXPECT_EQ(c.tcp_queries, 2u);
+  EXPECT_EQ(c.tcp_failures, 0u);
+  EXPECT_EQ(c.responses, 2u);
+  EXPECT_EQ(c.resolved, 1u);
+  // Each TCP answer came in three segments, the length prefix split.
+  EXPECT_LT(loop_.Now(), absl::Seconds(1));  // No timer was needed.
+}
+
+TEST_F(ResolverTest, TcpFailureMovesToTheNextServer) {
+  struct Case {
+    const char* what;
+    TcpMode mode;
+    bool refuse;
+    uint64_t malformed;
+    uint64_t mismatched;
+  };
+  const Case cases[] = {
+      {"close early", TcpMode::kCloseEarly, false, 0, 0},
+      {"short length", TcpMode::kShortLength, false, 1, 0},
+      {"partial", TcpMode::kPartialThenClose, false, 0, 0},
+      {"wrong id", TcpMode::kWrongId, false, 0, 1},
+      {"refused", TcpMode::kAnswer, true, 0, 0},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    server4_.reset();
+    server4_ = std::make_unique<FakeServer>(stack_.get(), kV4);
+    server4_->table["www.test"] = {IpAddress::V4(10, 1, 2, 3)};
+    server4_->truncate_udp = true;
+    server4_->tcp_mode = c.mode;
+    if (c.refuse) server4_->StopListening();
+    server6_->queries = 0;
+    Resolver& resolver = MakeResolver({kV4, kV6});
+    const absl::Duration start = loop_.Now();
+    Result result;
+    ResolveAndWait(resolver, "www.test", AddressFamily::kV4, result);
+    ASSERT_TRUE(result.value.ok()) << result.value.status();
+    EXPECT_EQ(*result.value,
+              std::vector<IpAddress>{IpAddress::V4(10, 1, 2, 3)});
+    EXPECT_EQ(server4_->tcp_queries, c.refuse ? 0 : 1);
+    EXPECT_EQ(server6_->queries, 1);
+    EXPECT_EQ(resolver.counters().tcp_queries, 1u);
+    EXPECT_EQ(resolver.counters().tcp_failures, 1u);
+    EXPECT_EQ(resolver.counters().malformed_replies, c.malformed);
+    EXPECT_EQ(resolver.counters().mismatched_replies, c.mismatched);
+    // Failed at once, not by the TCP timeout.
+    EXPECT_LT(loop_.Now() - start, absl::Seconds(1));
+    resolver_.reset();
+    loop_.RunUntilIdle();
+  }
+}
+
+TEST_F(ResolverTest, SilentTcpServerTimesOut) {
+  ResolverOptions options;
+  options.tcp_timeout = absl::Seconds(3);
+  Resolver& resolver = MakeResolver({kV4, kV6}, options);
+  server4_->truncate_udp = true;
+  server4_->tcp_mode = TcpMode::kSilent;
+  Result result;
+  ResolveAndWait(resolver, "www.test", AddressFamily::kV4, result);
+  ASSERT_TRUE(result.value.ok()) << result.value.status();
+  EXPECT_EQ(server4_->tcp_queries, 1);
+  EXPECT_EQ(server6_->queries, 1);
+  EXPECT_EQ(resolver.counters().tcp_failures, 1u);
+  EXPECT_GE(loop_.Now(), absl::Seconds(3));
+  EXPECT_LT(loop_.Now(), absl::Seconds(4));
+}
+
+TEST_F(ResolverTest, TcpFailingEverywhereGivesTheTcpError) {
+  Resolver& resolver = MakeResolver();
+  server4_->truncate_udp = true;
+  server4_->tcp_mode = TcpMode::kPartialThenClose;
+  Result result;
+  ResolveAndWait(resolver, "www.test", AddressFamily::kV4, result);
+  EXPECT_EQ(result.value.status().code(), absl::StatusCode::kUnavailable)
+      << result.value.status();
+  // The answer: 12-byte header, 14-byte question, 24-byte A record.
+  EXPECT_EQ(std::string(result.value.status().message()),
+            "DNS over TCP to 10.0.0.1:53 for www.test: DNS server closed the "
+            "TCP connection after 10 of 50 bytes of the answer");
+}
+
+// --- Cache ------------------------------------------------------------------
+
+TEST_F(ResolverTest, CachedAnswerSendsNoQueryUntilItsTtlEnds) {
+  Resolver& resolver = MakeResolver();
+  server4_->ttl["www.test"] = 60;
+  Result first;
+  ResolveAndWait(resolver, "www.test", AddressFamily::kBoth, first);
+  ASSERT_TRUE(first.value.ok()) << first.value.status();
+  EXPECT_EQ(server4_->queries, 2);
+  EXPECT_EQ(resolver.cache_size(), 2u);  // A and AAAA.
+
+  loop_.AdvanceBy(absl::Seconds(59));
+  Result second;  // Still called back on a later turn (checked inside).
+  ResolveAndWait(resolver, "WWW.test.", AddressFamily::kBoth, second);
+  ASSERT_TRUE(second.value.ok()) << second.value.status();
+  EXPECT_EQ(*second.value, *first.value);
+  EXPECT_EQ(server4_->queries, 2);
+  EXPECT_EQ(resolver.counters().cache_hits, 2u);
+  EXPECT_EQ(resolver.counters().cache_misses, 2u);
+
+  loop_.AdvanceBy(absl::Seconds(1));  // 60 s: expired.
+  Result third;
+  ResolveAndWait(resolver, "www.test", AddressFamily::kV4, third);
+  ASSERT_TRUE(third.value.ok()) << third.value.status();
+  EXPECT_EQ(server4_->queries, 3);
+  EXPECT_EQ(resolver.counters().cache_misses, 3u);
+}
+
+TEST_F(ResolverTest, TtlsAreClampedToTheOptions) {
+  // Longer than max_ttl: kept for max_ttl.
+  ResolverOptions capped;
+  capped.max_ttl = absl::Seconds(10);
+  server4_->ttl["www.test"] = 600;
+  Resolver& resolver = MakeResolver({kV4}, capped);
+  Result r1, r2, r3;
+  ResolveAndWait(resolver, "www.test", AddressFamily::kV4, r1);
+  loop_.AdvanceBy(absl::Seconds(9));
+  ResolveAndWait(resolver, "www.test", AddressFamily::kV4, r2);
+  EXPECT_EQ(server4_->queries, 1);
+  loop_.AdvanceBy(absl::Seconds(1));
+  ResolveAndWait(resolver, "www.test", AddressFamily::kV4, r3);
+  EXPECT_EQ(server4_->queries, 2);
+
+  // A TTL of 0 is not cached by default, and kept for min_ttl otherwise.
+  server4_->ttl["v4only.test"] = 0;
+  Result z1, z2;
+  ResolveAndWait(resolver, "v4only.test", AddressFamily::kV4, z1);
+  ResolveAndWait(resolver, "v4only.test", AddressFamily::kV4, z2);
+  EXPECT_EQ(server4_->queries, 4);
+  ResolverOptions floored;
+  floored.min_ttl = absl::Seconds(120);
+  Resolver& floored_resolver = MakeResolver({kV4}, floored);
+  Result f1, f2, f3;
+  ResolveAndWait(floored_resolver, "v4only.test", AddressFamily::kV4, f1);
+  loop_.AdvanceBy(absl::Seconds(119));
+  ResolveAndWait(floored_resolver, "v4only.test", AddressFamily::kV4, f2);
+  EXPECT_EQ(server4_->queries, 5);
+  loop_.AdvanceBy(absl::Seconds(1));
+  ResolveAndWait(floored_resolver, "v4only.test", AddressFamily::kV4, f3);
+  EXPECT_EQ(server4_->queries, 6);
+  ASSERT_TRUE(f3.value.ok()) << f3.value.status();
+}
+
+TEST_F(ResolverTest, NegativeAnswersAreCached) {
+  Resolver& resolver = MakeResolver();
+  // NXDOMAIN without a SOA: negative_ttl (30 s).
+  Result n1, n2, n3;
+  ResolveAndWait(resolver, "nope.test", AddressFamily::kV4, n1);
+  loop_.AdvanceBy(absl::Seconds(29));
+  ResolveAndWait(resolver, "nope.test", AddressFamily::kV4, n2);
+  EXPECT_EQ(server4_->queries, 1);
+  EXPECT_EQ(n2.value.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(n2.value.status().message(), "no such name: nope.test");
+  loop_.AdvanceBy(absl::Seconds(1));
+  ResolveAndWait(resolver, "nope.test", AddressFamily::kV4, n3);
+  EXPECT_EQ(server4_->queries, 2);
+
+  // NODATA is cached too.
+  Result d1, d2;
+  ResolveAndWait(resolver, "v4only.test", AddressFamily::kV6, d1);
+  ResolveAndWait(resolver, "v4only.test", AddressFamily::kV6, d2);
+  EXPECT_EQ(server4_->queries, 3);
+  EXPECT_EQ(d2.value.status().message(), "no IPv6 addresses for v4only.test");
+
+  // With a SOA (RFC 2308): min(SOA TTL, MINIMUM).
+  server4_->soa_minimum = 5;
+  server4_->soa_ttl = 3600;
+  Result s1, s2, s3;
+  ResolveAndWait(resolver, "soa.test", AddressFamily::kV4, s1);
+  loop_.AdvanceBy(absl::Seconds(4));
+  ResolveAndWait(resolver, "soa.test", AddressFamily::kV4, s2);
+  EXPECT_EQ(server4_->queries, 4);
+  loop_.AdvanceBy(absl::Seconds(1));
+  ResolveAndWait(resolver, "soa.test", AddressFamily::kV4, s3);
+  EXPECT_EQ(server4_->queries, 5);
+  server4_->soa_minimum = 300;
+  server4_->soa_ttl = 7;
+  Result t1, t2, t3;
+  ResolveAndWait(resolver, "soa2.test", AddressFamily::kV4, t1);
+  loop_.AdvanceBy(absl::Seconds(6));
+  ResolveAndWait(resolver, "soa2.test", AddressFamily::kV4, t2);
+  EXPECT_EQ(server4_->queries, 6);
+  loop_.AdvanceBy(absl::Seconds(1));
+  ResolveAndWait(resolver, "soa2.test", AddressFamily::kV4, t3);
+  EXPECT_EQ(server4_->queries, 7);
+}
+
+TEST_F(ResolverTest, ZeroNegativeTtlDisablesNegativeCaching) {
+  ResolverOptions options;
+  options.negative_ttl = absl::ZeroDuration();
+  Resolver& resolver = MakeResolver({kV4}, options);
+  server4_->soa_minimum = 300;  // Even with a SOA.
+  Result n1, n2, p1, p2;
+  ResolveAndWait(resolver, "nope.test", AddressFamily::kV4, n1);
+  ResolveAndWait(resolver, "nope.test", AddressFamily::kV4, n2);
+  EXPECT_EQ(server4_->queries, 2);
+  EXPECT_EQ(n2.value.status().code(), absl::StatusCode::kNotFound);
+  ResolveAndWait(resolver, "www.test", AddressFamily::kV4, p1);
+  ResolveAndWait(resolver, "www.test", AddressFamily::kV4, p2);
+  EXPECT_EQ(server4_->queries, 3);  // Positive answers still are.
+}
+
+TEST_F(ResolverTest, CacheIsBoundedLeastRecentlyUsedFirst) {
+  ResolverOptions options;
+  options.cache_entries = 2;
+  Resolver& resolver = MakeResolver({kV4}, options);
+  for (const char* name : {"a.test", "b.test", "c.test"}) {
+    server4_->table[name] = {IpAddress::V4(10, 9, 9, 9)};
+  }
+  auto resolve = [&](const char* name) {
+    Result r;
+    ResolveAndWait(resolver, name, AddressFamily::kV4, r);
+    EXPECT_TRUE(r.value.ok()) << r.value.status();
+  };
+  resolve("a.test");
+  resolve("b.test");
+  resolve("a.test");  // Hit: a is now the most recent.
+  EXPECT_EQ(server4_->queries, 2);
+  resolve("c.test");  // Evicts b.
+  EXPECT_EQ(resolver.cache_size(), 2u);
+  EXPECT_EQ(server4_->queries, 3);
+  resolve("a.test");
+  resolve("c.test");
+  EXPECT_EQ(server4_->queries, 3);
+  resolve("b.test");  // Asked again.
+  EXPECT_EQ(server4_->queries, 4);
+  EXPECT_EQ(resolver.counters().cache_hits, 3u);
+}
+
+TEST_F(ResolverTest, ClearCacheAndSetServersEmptyTheCache) {
+  Resolver& resolver = MakeResolver();
+  Result r1, r2, r3, r4;
+  ResolveAndWait(resolver, "www.test", AddressFamily::kV4, r1);
+  ResolveAndWait(resolver, "www.test", AddressFamily::kV4, r2);
+  EXPECT_EQ(server4_->queries, 1);
+  resolver.ClearCache();
+  EXPECT_EQ(resolver.cache_size(), 0u);
+  ResolveAndWait(resolver, "www.test", AddressFamily::kV4, r3);
+  EXPECT_EQ(server4_->queries, 2);
+  resolver.SetServers({kV6});
+  ResolveAndWait(resolver, "www.test", AddressFamily::kV4, r4);
+  EXPECT_EQ(server6_->queries, 1);
+  ASSERT_TRUE(r4.value.ok()) << r4.value.status();
+}
+
+TEST_F(ResolverTest, ZeroEntriesDisableTheCache) {
+  ResolverOptions options;
+  options.cache_entries = 0;
+  Resolver& resolver = MakeResolver({kV4}, options);
+  Result r1, r2;
+  ResolveAndWait(resolver, "www.test", AddressFamily::kV4, r1);
+  ResolveAndWait(resolver, "www.test", AddressFamily::kV4, r2);
+  EXPECT_EQ(server4_->queries, 2);
+  EXPECT_EQ(resolver.counters().cache_hits + resolver.counters().cache_misses,
+            0u);
+}
+
+// --- Search domains ---------------------------------------------------------
+
+ResolverOptions SearchOptions(int ndots = 1) {
+  ResolverOptions options;
+  options.search_domains = {"corp.test", "test"};
+  options.ndots = ndots;
+  return options;
+}
+
+TEST_F(ResolverTest, ShortNamesTrySearchDomainsFirst) {
+  Resolver& resolver = MakeResolver({kV4}, SearchOptions());
+  Result found;
+  ResolveAndWait(resolver, "www", AddressFamily::kV4, found);
+  ASSERT_TRUE(found.value.ok()) << found.value.status();
+  EXPECT_EQ(*found.value, std::vector<IpAddress>{IpAddress::V4(10, 1, 2, 3)});
+  EXPECT_EQ(server4_->asked,
+            (std::vector<std::string>{"www.corp.test", "www.test"}));
+
+  server4_->asked.clear();
+  Result missing;
+  ResolveAndWait(resolver, "nohost", AddressFamily::kV4, missing);
+  EXPECT_EQ(server4_->asked, (std::vector<std::string>{
+                                 "nohost.corp.test", "nohost.test", "nohost"}));
+  EXPECT_EQ(missing.value.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(missing.value.status().message(), "no such name: nohost");
+
+  // Again from the cache: the NXDOMAIN and the address both.
+  server4_->asked.clear();
+  Result again;
+  ResolveAndWait(resolver, "www", AddressFamily::kV4, again);
+  ASSERT_TRUE(again.value.ok()) << again.value.status();
+  EXPECT_TRUE(server4_->asked.empty());
+}
+
+TEST_F(ResolverTest, NamesWithNdotsDotsAreAskedAsIsFirst) {
+  Resolver& resolver = MakeResolver({kV4}, SearchOptions(/*ndots=*/1));
+  Result found;
+  ResolveAndWait(resolver, "www.test", AddressFamily::kV4, found);
+  ASSERT_TRUE(found.value.ok()) << found.value.status();
+  EXPECT_EQ(server4_->asked, std::vector<std::string>{"www.test"});
+
+  server4_->asked.clear();
+  Result missing;
+  ResolveAndWait(resolver, "host.sub", AddressFamily::kV4, missing);
+  EXPECT_EQ(server4_->asked,
+            (std::vector<std::string>{"host.sub", "host.sub.corp.test",
+                                      "host.sub.test"}));
+  EXPECT_EQ(missing.value.status().message(), "no such name: host.sub");
+
+  // With ndots 2, one dot is not enough: the suffixes go first.
+  Resolver& two = MakeResolver({kV4}, SearchOptions(/*ndots=*/2));
+  server4_->asked.clear();
+  Result suffixed;
+  ResolveAndWait(two, "www.test", AddressFamily::kV4, suffixed);
+  ASSERT_TRUE(suffixed.value.ok()) << suffixed.value.status();
+  EXPECT_EQ(server4_->asked,
+            (std::vector<std::string>{"www.test.corp.test", "www.test.test",
+                                      "www.test"}));
+}
+
+TEST_F(ResolverTest, AbsoluteNamesAreNeverSearched) {
+  Resolver& resolver = MakeResolver({kV4}, SearchOptions());
+  Result missing, found;
+  ResolveAndWait(resolver, "www.", AddressFamily::kV4, missing);
+  EXPECT_EQ(server4_->asked, std::vector<std::string>{"www"});
+  EXPECT_EQ(missing.value.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(missing.value.status().message(), "no such name: www.");
+  server4_->asked.clear();
+  ResolveAndWait(resolver, "v4only.test.", AddressFamily::kV4, found);
+  ASSERT_TRUE(found.value.ok()) << found.value.status();
+  EXPECT_EQ(server4_->asked, std::vector<std::string>{"v4only.test"});
+}
+
+TEST_F(ResolverTest, OtherErrorsEndTheSearch) {
+  Resolver& resolver = MakeResolver({kV4}, SearchOptions());
+  server4_->servfail_names = {"www.corp.test"};
+  Result result;
+  ResolveAndWait(resolver, "www", AddressFamily::kV4, result);
+  EXPECT_EQ(result.value.status().code(), absl::StatusCode::kUnavailable)
+      << result.value.status();
+  EXPECT_EQ(server4_->asked, std::vector<std::string>{"www.corp.test"});
+}
+
+TEST_F(ResolverTest, NoDataMovesOnToTheNextCandidate) {
+  Resolver& resolver = MakeResolver({kV4}, SearchOptions());
+  server4_->table["mail.corp.test"] = {IpAddress::V4(10, 5, 5, 5)};
+  server4_->table["mail.test"] = {*IpAddress::Parse("fd00::5")};
+  Result v6;
+  ResolveAndWait(resolver, "mail", AddressFamily::kV6, v6);
+  ASSERT_TRUE(v6.value.ok()) << v6.value.status();
+  EXPECT_EQ(*v6.value, std::vector<IpAddress>{*IpAddress::Parse("fd00::5")});
+  EXPECT_EQ(server4_->asked,
+            (std::vector<std::string>{"mail.corp.test", "mail.test"}));
+  // No candidate has AAAA: the first that exists is named.
+  Result none;
+  ResolveAndWait(resolver, "v4only", AddressFamily::kV6, none);
+  EXPECT_EQ(none.value.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(none.value.status().message(), "no IPv6 addresses for v4only.test");
+}
+
+TEST_F(ResolverTest, SetSearchDomains) {
+  Resolver& resolver = MakeResolver();
+  EXPECT_TRUE(resolver.search_domains().empty());
+  Result plain;
+  ResolveAndWait(resolver, "www", AddressFamily::kV4, plain);
+  EXPECT_EQ(plain.value.status().message(), "no such name: www");
+
+  absl::Status bad = resolver.SetSearchDomains({"corp.test", "bad..test"});
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.message().find("bad..test"), absl::string_view::npos) << bad;
+  EXPECT_TRUE(resolver.search_domains().empty());
+
+  ASSERT_TRUE(resolver.SetSearchDomains({"Corp.Test."}).ok());
+  EXPECT_EQ(resolver.search_domains(), std::vector<std::string>{"corp.test"});
+  server4_->table["www.corp.test"] = {IpAddress::V4(10, 7, 7, 7)};
+  Result searched;
+  ResolveAndWait(resolver, "www", AddressFamily::kV4, searched);
+  ASSERT_TRUE(searched.value.ok()) << searched.value.status();
+  EXPECT_EQ(*searched.value,
+            std::vector<IpAddress>{IpAddress::V4(10, 7, 7, 7)});
 }
 
 }  // namespace
