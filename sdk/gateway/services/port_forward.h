@@ -5,10 +5,8 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <list>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -18,6 +16,7 @@
 #include "sdk/base/ip_address.h"
 #include "sdk/event/tcp_socket.h"
 #include "sdk/event/uv_loop.h"
+#include "sdk/proxy/forward.h"
 
 namespace stow::gateway {
 
@@ -59,18 +58,10 @@ struct PortForwardCounters {
 };
 
 // Listens on a virtual TCP address and relays every accepted connection to
-// the host address through an event::TcpSocket.
-//
-// Relaying: each direction reads from its source only while its sink takes
-// bytes (the netstack's send buffer; the host socket's queue below
-// host_queue_limit), so memory per relay stays bounded (at most one 64 KiB
-// read held back per direction) and a slow reader slows the writer through
-// TCP's windows. A FIN from either side is passed on as a FIN (half-close)
-// after the bytes before it; the relay ends when both directions finished.
-// A refused or failed host connect resets the virtual connection; a reset or
-// error on one side resets the virtual side or closes the host socket.
-// Bytes from the virtual client are only read once the host connection is
-// up; until then they wait in the netstack (its window bounds them).
+// the host address through an event::TcpSocket: a proxy::RemoteForward (see
+// sdk/proxy/relay.h for the relaying rules: bounded memory per relay,
+// half-close passed on as FIN, resets passed on, a refused host connect
+// resets the virtual connection).
 //
 // Threading: the stack must run on `loop`; everything, construction and
 // destruction included, on that loop's thread. Ownership: the Stack and the
@@ -91,29 +82,15 @@ class PortForward {
   const ForwardSpec& spec() const { return spec_; }
   // The listening address (the chosen port if spec's was 0).
   SocketAddress listen_address() const;
-  const PortForwardCounters& counters() const { return counters_; }
-  size_t live_relays() const { return relays_.size(); }
+  PortForwardCounters counters() const;
+  size_t live_relays() const;
 
  private:
-  class Relay;
-  class Acceptor;
+  PortForward(const ForwardSpec& spec,
+              std::unique_ptr<proxy::RemoteForward> forward);
 
-  PortForward(netstack::Stack* stack, event::UvLoop* loop,
-              const ForwardSpec& spec, const PortForwardOptions& options);
-  void Accept(std::unique_ptr<netstack::TcpConnection> conn);
-  void Retire(Relay* relay);
-  void Reap();
-
-  netstack::Stack* const stack_;  // Not owned.
-  event::UvLoop* const loop_;     // Not owned.
   const ForwardSpec spec_;
-  const PortForwardOptions options_;
-  PortForwardCounters counters_;
-  std::vector<uint8_t> scratch_;  // Virtual -> host reads (one thread).
-  std::unique_ptr<Acceptor> acceptor_;
-  std::list<std::unique_ptr<Relay>> relays_;
-  std::vector<std::unique_ptr<Relay>> retired_;
-  std::unique_ptr<event::Timer> reaper_;
+  std::unique_ptr<proxy::RemoteForward> forward_;
 };
 
 }  // namespace stow::gateway
