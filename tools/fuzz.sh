@@ -18,6 +18,7 @@ all=(
   //sdk/tunnel/ipsec/esp/fuzz:esp_decap_fuzzer
   //sdk/tunnel/ipsec/esp/fuzz:udp_encap_demux_fuzzer
   //sdk/gateway/services/fuzz:http_request_fuzzer
+  //sdk/gateway/services:dns_query_fuzzer
   //sdk/proxy/fuzz:socks5_request_fuzzer
   //sdk/proxy/fuzz:socks5_udp_fuzzer
   //sdk/proxy/fuzz:http_proxy_request_fuzzer

@@ -7,9 +7,16 @@
 //           [--pool6=fd99::100:0/112] [--dns=10.99.0.1]
 //   gateway --client=client.json [--listen=127.0.0.1:4500]
 //           [--forward=10.99.0.1:8080=127.0.0.1:8000,...]
+//   gateway ... [--dns_record=app.test=10.99.0.80,app.test=fd99::80,...]
+//           [--dns_ttl=60]
 //   gateway --write_profile=client.json [--profile_gateway=127.0.0.1:4500]
 //
 // Manually keyed clients (--client) and IKE clients can be served together.
+// With --dns_record the gateway also runs an authoritative DNS server (UDP
+// and TCP port 53 on its virtual addresses; sdk/gateway/services/
+// dns_service.h) for those A/AAAA records plus gateway.stowaway.test -> its
+// own virtual addresses, and, unless --dns says otherwise, pushes its
+// virtual IPv4 address to IKE clients as their DNS server.
 // Prints "READY <address>" on stdout once serving; logs one line per client
 // event on stderr; SIGINT or SIGTERM (or, with --stop_on_stdin_eof, the end
 // of its input) stops it cleanly.
@@ -35,6 +42,7 @@
 #include "sdk/event/signal_watcher.h"
 #include "sdk/event/uv_loop.h"
 #include "sdk/gateway/gateway.h"
+#include "sdk/gateway/services/dns_service.h"
 #include "sdk/tunnel/ipsec/profile.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:4500",
@@ -82,7 +90,16 @@ ABSL_FLAG(std::string, pool, "10.99.100.0/24",
 ABSL_FLAG(std::string, pool6, "",
           "IPv6 addresses for IKE clients, e.g. fd99::100:0/112 (empty: none)");
 ABSL_FLAG(std::vector<std::string>, dns, {},
-          "DNS servers pushed to IKE clients, e.g. 10.99.0.1");
+          "DNS servers pushed to IKE clients, e.g. 10.99.0.1 (default: the "
+          "gateway's virtual IPv4 when --dns_record is given, else none)");
+ABSL_FLAG(std::vector<std::string>, dns_record, {},
+          "records NAME=ADDRESS (A for IPv4, AAAA for IPv6; a name may "
+          "repeat) served by the gateway's DNS server on port 53 of its "
+          "virtual addresses, e.g. app.test=10.99.0.80; empty: no DNS server");
+ABSL_FLAG(int, dns_ttl, 60, "TTL of the DNS server's records, in seconds");
+ABSL_FLAG(int, max_connections, 512,
+          "TCP connections the built-in services keep at once (more are "
+          "reset)");
 ABSL_FLAG(bool, stop_on_stdin_eof, false,
           "also stop when standard input ends (for tests)");
 ABSL_FLAG(std::string, write_profile, "",
@@ -195,6 +212,8 @@ int main(int argc, char** argv) {
       "with built-in services.\n  gateway --ike --psk=SECRET "
       "[--listen=127.0.0.1:4500] [--ike_listen=127.0.0.1:500]\n"
       "  gateway --client=client.json [--listen=127.0.0.1:4500]\n"
+      "  gateway ... --dns_record=app.test=10.99.0.80[,NAME=ADDR...] "
+      "[--dns_ttl=60]\n"
       "  gateway --write_profile=client.json");
   absl::ParseCommandLine(argc, argv);
   if (!absl::GetFlag(FLAGS_write_profile).empty()) {
@@ -226,6 +245,22 @@ int main(int argc, char** argv) {
   ike.dns = absl::GetFlag(FLAGS_dns);
   if (absl::Status s = gateway::ApplyIkeFlags(ike, &*config); !s.ok()) {
     return Fail(std::string(s.message()));
+  }
+  auto dns_records =
+      gateway::ParseDnsRecords(absl::GetFlag(FLAGS_dns_record));
+  if (!dns_records.ok()) {
+    return Fail(absl::StrCat("--dns_record: ", dns_records.status().message()));
+  }
+  const int dns_ttl = absl::GetFlag(FLAGS_dns_ttl);
+  if (dns_ttl < 0) return Fail("--dns_ttl: must not be negative");
+  config->services.dns_records = *dns_records;
+  config->services.dns_ttl = static_cast<uint32_t>(dns_ttl);
+  const int max_connections = absl::GetFlag(FLAGS_max_connections);
+  if (max_connections < 1) return Fail("--max_connections: must be at least 1");
+  config->services.max_connections = static_cast<size_t>(max_connections);
+  // Our own DNS server is the clients' default one.
+  if (!dns_records->empty() && config->ike.dns.empty()) {
+    config->ike.dns.push_back(config->ipv4);
   }
   if (config->clients.empty() && !ike.ike) {
     Log("no --client profiles and no --ike: nobody can connect yet");
@@ -295,6 +330,11 @@ int main(int argc, char** argv) {
                          : absl::StrCat(", ", absl::GetFlag(FLAGS_ipv6)),
                      ", ", absl::GetFlag(FLAGS_client).size(),
                      " client profile(s)",
+                     dns_records->empty()
+                         ? ""
+                         : absl::StrCat(", DNS on port 53 with ",
+                                        dns_records->size(), " record(s) and ",
+                                        gateway::kGatewayDnsName),
                      ike.ike ? absl::StrCat(", IKE pool ",
                                             ike.pool.empty() ? "-" : ike.pool,
                                             ike.pool6.empty()

@@ -54,6 +54,18 @@ std::string FormatCounters(const ServicesCounters& c) {
                   "\nhttp.responses_5xx ", c.http_requests.responses_5xx,
                   "\nhttp.idle_timeouts ", c.http_requests.idle_timeouts,
                   "\nrejected ", c.rejected, "\n");
+  const DnsCounters& d = c.dns;
+  absl::StrAppend(
+      &out, "dns.udp_queries ", d.udp_queries, "\ndns.tcp_queries ",
+      d.tcp_queries, "\ndns.answers ", d.answers, "\ndns.nodata ", d.nodata,
+      "\ndns.nxdomain ", d.nxdomain, "\ndns.formerr ", d.formerr,
+      "\ndns.notimp ", d.notimp, "\ndns.refused ", d.refused,
+      "\ndns.truncated ", d.truncated, "\ndns.dropped ", d.dropped,
+      "\ndns.send_errors ", d.send_errors, "\ndns.tcp_accepted ",
+      d.tcp_accepted, "\ndns.tcp_active ", d.tcp_active, "\ndns.tcp_closed ",
+      d.tcp_closed, "\ndns.tcp_errors ", d.tcp_errors,
+      "\ndns.tcp_idle_timeouts ", d.tcp_idle_timeouts, "\ndns.tcp_rejected ",
+      d.tcp_rejected, "\n");
   return out;
 }
 
@@ -552,9 +564,11 @@ absl::StatusOr<std::unique_ptr<Services>> Services::Start(
   if (config.addresses.empty()) {
     return absl::InvalidArgumentError("services need at least one address");
   }
+  const bool dns = !config.dns_records.empty() && config.dns_port != 0;
   std::vector<uint16_t> tcp_ports;
   for (uint16_t port : {config.tcp_echo_port, config.discard_port,
-                        config.source_port, config.http_port}) {
+                        config.source_port, config.http_port,
+                        dns ? config.dns_port : uint16_t{0}}) {
     if (port == 0) continue;
     if (std::find(tcp_ports.begin(), tcp_ports.end(), port) !=
         tcp_ports.end()) {
@@ -562,6 +576,10 @@ absl::StatusOr<std::unique_ptr<Services>> Services::Start(
           absl::StrCat("two TCP services on port ", port));
     }
     tcp_ports.push_back(port);
+  }
+  if (dns && config.udp_echo_port == config.dns_port) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("two UDP services on port ", config.dns_port));
   }
   if (tcp_ports.empty() && config.udp_echo_port == 0) {
     return absl::InvalidArgumentError("every service is disabled");
@@ -591,6 +609,25 @@ absl::StatusOr<std::unique_ptr<Services>> Services::Start(
       services->udp_echo_.push_back(std::move(echo));
     }
   }
+  if (dns) {
+    DnsServiceConfig dns_config;
+    dns_config.addresses = config.addresses;
+    dns_config.port = config.dns_port;
+    dns_config.ttl = config.dns_ttl;
+    // The gateway's own name first, then the configured records.
+    for (const IpAddress& ip : config.addresses) {
+      if (!ip.IsUnspecified()) {
+        dns_config.records.push_back({kGatewayDnsName, ip});
+      }
+    }
+    dns_config.records.insert(dns_config.records.end(),
+                              config.dns_records.begin(),
+                              config.dns_records.end());
+    absl::StatusOr<std::unique_ptr<DnsService>> started =
+        DnsService::Start(stack, dns_config, &services->counters_.dns);
+    if (!started.ok()) return started.status();
+    services->dns_ = *std::move(started);
+  }
   return services;
 }
 
@@ -611,6 +648,7 @@ Services::~Services() {
   sessions_.clear();
   retired_.clear();
   udp_echo_.clear();
+  dns_.reset();
   reaper_.reset();
 }
 

@@ -32,6 +32,11 @@
 //     by a reset. A connection with no progress in either direction for
 //     `http_idle_timeout` is aborted.
 //
+//   DNS         (53, UDP and TCP): only when `dns_records` is given; an
+//                     authoritative server for those records plus
+//                     kGatewayDnsName -> every (specified) address in
+//                     `addresses` (dns_service.h).
+//
 // Memory: every connection holds at most one 64 KiB I/O buffer plus the
 // HTTP head buffer (16 KiB + one read); beyond that, a client that does not
 // read what it gets back stops the service from reading (its window closes
@@ -56,6 +61,7 @@
 #include "netstack/udp.h"
 #include "sdk/base/ip_address.h"
 #include "sdk/event/loop.h"
+#include "sdk/gateway/services/dns_service.h"
 
 namespace stow::gateway {
 
@@ -76,6 +82,12 @@ struct ServicesConfig {
   size_t max_connections = 512;
   // HTTP connections without progress for this long are aborted.
   absl::Duration http_idle_timeout = absl::Seconds(60);
+  // DNS (dns_service.h) on UDP and TCP `dns_port` runs when `dns_records`
+  // is not empty (and dns_port is not 0). Its own TCP connection limit
+  // applies, not max_connections.
+  std::vector<DnsRecord> dns_records;
+  uint32_t dns_ttl = 60;
+  uint16_t dns_port = 53;
 };
 
 // Counters of one TCP service.
@@ -114,6 +126,7 @@ struct ServicesCounters {
   TcpServiceCounters http;
   UdpServiceCounters udp_echo;
   HttpRequestCounters http_requests;
+  DnsCounters dns;  // All 0 while DNS is off.
   // Connections reset at accept because max_connections were alive.
   uint64_t rejected = 0;
 };
@@ -135,8 +148,8 @@ class Services {
   using StatusPage = absl::AnyInvocable<std::string()>;
 
   // Starts listening. Errors: kInvalidArgument (no address, clashing TCP
-  // ports, nothing enabled), kAlreadyExists naming the address when a port
-  // is taken, or the stack's error.
+  // or UDP ports, nothing enabled, a bad DNS record), kAlreadyExists naming
+  // the address when a port is taken, or the stack's error.
   static absl::StatusOr<std::unique_ptr<Services>> Start(
       netstack::Stack* stack, const ServicesConfig& config);
   ~Services();
@@ -151,6 +164,8 @@ class Services {
   // TCP connections alive (all services), including ones finishing now.
   size_t live_connections() const { return sessions_.size(); }
   const ServicesConfig& config() const { return config_; }
+  // The DNS server, or null while DNS is off.
+  const DnsService* dns() const { return dns_.get(); }
 
  private:
   enum class Kind { kEcho, kDiscard, kSource, kHttp };
@@ -180,6 +195,7 @@ class Services {
   std::vector<uint8_t> scratch_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
   std::vector<std::unique_ptr<UdpEcho>> udp_echo_;
+  std::unique_ptr<DnsService> dns_;
   std::list<std::unique_ptr<Session>> sessions_;
   std::vector<std::unique_ptr<Session>> retired_;
   std::unique_ptr<event::Timer> reaper_;
