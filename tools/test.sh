@@ -14,8 +14,9 @@ cd "$root"
 
 # Unit suites: beside the code. Integration suites need processes, root and
 # network namespaces and run once, in the plain configuration.
-unit_targets=(//sdk/... //netstack/...)
-cross_thread_targets=(//sdk/event/... //netstack/... //sdk/gateway/...)
+unit_targets=(//sdk/... //netstack/... //tests/capi/...)
+cross_thread_targets=(//sdk/event/... //netstack/... //sdk/gateway/... //sdk/proxy/...
+  //sdk/capi/... //tests/capi/...)
 
 # Seconds each fuzz target runs (tools/fuzz.sh runs longer by hand).
 fuzz_seconds=${STOW_FUZZ_SECONDS:-15}
