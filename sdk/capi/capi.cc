@@ -31,6 +31,10 @@
 #include "sdk/engine/ike_session.h"
 #include "sdk/event/uv_loop.h"
 #include "sdk/include/stowaway/stowaway.h"
+#include "sdk/proxy/dialer.h"
+#include "sdk/proxy/fd_bridge.h"
+#include "sdk/proxy/forward.h"
+#include "sdk/proxy/proxy_server.h"
 #include "sdk/tunnel/ipsec/ike_profile.h"
 
 // The opaque handle types are never defined: handles are numbers.
@@ -43,6 +47,9 @@ enum class Kind : uintptr_t {
   kTcp = 3,
   kListener = 4,
   kUdp = 5,
+  kProxy = 6,
+  kForward = 7,
+  kBridge = 8,  // Internal: the app gets a descriptor, not a handle.
 };
 constexpr int kKindBits = 4;
 
@@ -258,7 +265,8 @@ class Engine {
   // On the loop thread: frees every object without calling back.
   void DestroyAll() {
     // Sessions last: sockets first leave their interfaces.
-    for (Kind kind : {Kind::kTcp, Kind::kListener, Kind::kUdp, Kind::kSession,
+    for (Kind kind : {Kind::kTcp, Kind::kListener, Kind::kUdp, Kind::kProxy,
+                      Kind::kForward, Kind::kBridge, Kind::kSession,
                       Kind::kEngine}) {
       for (auto it = objects_.begin(); it != objects_.end();) {
         if (it->second->kind() == kind) {
@@ -395,6 +403,8 @@ class Session : public Object {
   ~Session() override {
     // Children keep their handles; their netstack objects must go before
     // the interface does.
+    dialer_.reset();
+    name_resolver_.reset();
     resolver_.reset();
     pingers_[0].reset();
     pingers_[1].reset();
@@ -438,6 +448,9 @@ class Session : public Object {
   int32_t state() const { return state_; }
   const engine::IkeSession* ike() const { return ike_.get(); }
   dns::Resolver* resolver() const { return resolver_.get(); }
+  // Dials through the tunnel (names through the session's DNS servers, if
+  // any). Exists once connected.
+  proxy::Dialer* dialer() const { return dialer_.get(); }
   bool connected() const {
     return ike_ != nullptr && ike_->interface() != nullptr && !terminal_;
   }
@@ -622,6 +635,17 @@ class Session : public Object {
             resolver_->SetServers(ike_->dns_servers());
           }
         }
+        if (resolver_ != nullptr && name_resolver_ == nullptr) {
+          // The dialer follows the resolver (a later connection may push
+          // DNS servers the first did not).
+          dialer_.reset();
+          name_resolver_ =
+              std::make_unique<proxy::DnsNameResolver>(resolver_.get());
+        }
+        if (dialer_ == nullptr) {
+          dialer_ = std::make_unique<proxy::NetstackDialer>(
+              engine_->stack(), name_resolver_.get());
+        }
         Notify(STOW_SESSION_CONNECTED, event.detail, 0);
         return;
       }
@@ -734,6 +758,8 @@ class Session : public Object {
   const stow_session_callbacks cb_;
   std::unique_ptr<engine::IkeSession> ike_;
   std::unique_ptr<dns::Resolver> resolver_;
+  std::unique_ptr<proxy::DnsNameResolver> name_resolver_;
+  std::unique_ptr<proxy::NetstackDialer> dialer_;
   int32_t state_ = STOW_SESSION_IDLE;
   bool ever_connected_ = false;
   bool stopping_ = false;
@@ -1094,6 +1120,114 @@ class Udp : public Object, private netstack::UdpEndpoint::Delegate {
   const stow_udp_callbacks cb_;
   std::unique_ptr<netstack::UdpEndpoint> endpoint_;
 };
+
+// A proxy server or a forward: a listener whose life is the handle's.
+class Service : public Object {
+ public:
+  Service(Engine* engine, uintptr_t id) : Object(engine, id) {}
+  ~Service() override { Stop(); }
+  void Set(std::unique_ptr<proxy::ProxyServer> p) { proxy_ = std::move(p); }
+  void Set(std::unique_ptr<proxy::LocalForward> f) { local_ = std::move(f); }
+  void Set(std::unique_ptr<proxy::RemoteForward> f) { remote_ = std::move(f); }
+  Result Port(uint16_t* out) const {
+    if (proxy_ != nullptr) *out = proxy_->listen_address().port();
+    else if (local_ != nullptr) *out = local_->listen_address().port();
+    else if (remote_ != nullptr) *out = remote_->listen_address().port();
+    else return Fail(STOW_ERR_CLOSED, "stopped with its session");
+    return Ok();
+  }
+  // They hold the session's dialer: they go now, before the session.
+  void AbortBySession(const AsyncError&) override { Stop(); }
+
+ private:
+  void Stop() {
+    proxy_.reset();
+    local_.reset();
+    remote_.reset();
+  }
+  std::unique_ptr<proxy::ProxyServer> proxy_;
+  std::unique_ptr<proxy::LocalForward> local_;
+  std::unique_ptr<proxy::RemoteForward> remote_;
+};
+
+// A descriptor bridge; freed once it ended.
+class Bridge : public Object {
+ public:
+  Bridge(Engine* engine, uintptr_t id, uintptr_t session_id,
+         stow_bridge_fn fn, void* context)
+      : Object(engine, id), session_id_(session_id), fn_(fn),
+        context_(context) {}
+
+  Result Dial(proxy::Dialer* dialer, const std::string& host, uint16_t port,
+              int* out_fd) {
+    Engine* engine = engine_;
+    const uintptr_t id = id_;
+    auto bridge = proxy::FdBridge::Dial(
+        engine_->loop(), dialer, host, port, [engine, id](absl::Status s) {
+          auto* self =
+              engine->Find<Bridge>(reinterpret_cast<void*>(id), Kind::kBridge);
+          if (self != nullptr) self->End(s.ok() ? AsyncError{} : FromEnd(s));
+        });
+    if (!bridge.ok()) return FromStatus(bridge.status());
+    bridge_ = *std::move(bridge);
+    *out_fd = bridge_->app_fd();
+    return Ok();
+  }
+
+  void AbortBySession(const AsyncError& error) override {
+    bridge_.reset();  // Holds the session's dialer.
+    Engine* engine = engine_;
+    const uintptr_t id = id_;
+    engine_->Later([engine, id, error] {
+      auto* self =
+          engine->Find<Bridge>(reinterpret_cast<void*>(id), Kind::kBridge);
+      if (self != nullptr) self->End(error);
+    });
+  }
+
+ private:
+  static AsyncError FromEnd(const absl::Status& s) {
+    switch (s.code()) {
+      case absl::StatusCode::kNotFound:
+        return FromDnsError(s);
+      case absl::StatusCode::kUnavailable:
+        return {STOW_ERR_CONNECTION_REFUSED, STOW_CATEGORY_PEER, 1000,
+                std::string(s.message())};
+      case absl::StatusCode::kDeadlineExceeded:
+        return {STOW_ERR_TIMED_OUT, STOW_CATEGORY_NETWORK, 1000,
+                std::string(s.message())};
+      default:
+        return {STOW_ERR_CONNECTION_RESET, STOW_CATEGORY_PEER, 0,
+                std::string(s.message())};
+    }
+  }
+
+  // Once: reports and frees the bridge (on a later turn).
+  void End(const AsyncError& error) {
+    if (ended_) return;
+    ended_ = true;
+    Session* s = engine_->Find<Session>(reinterpret_cast<void*>(session_id_),
+                                        Kind::kSession);
+    if (s != nullptr) s->RemoveChild(id_);
+    if (fn_ != nullptr) {
+      stow_error e = View(error);
+      fn_(context_, &e);
+    }
+    engine_->Bury(id_);
+  }
+
+  const uintptr_t session_id_;
+  const stow_bridge_fn fn_;
+  void* const context_;
+  std::unique_ptr<proxy::FdBridge> bridge_;
+  bool ended_ = false;
+};
+
+// "address:port" on the host, NULL meaning 127.0.0.1 and a free port.
+absl::StatusOr<SocketAddress> HostAddress(const char* text) {
+  if (text == nullptr) return SocketAddress(IpAddress::V4(127, 0, 0, 1), 0);
+  return SocketAddress::Parse(text);
+}
 
 // The local address to listen or bind on: the one given, or every address
 // of the session ("::" takes both families).
@@ -1548,6 +1682,173 @@ stow_status stow_resolve(stow_session* session, const char* name,
                              [&](Engine&, Session& s) {
                                return s.Resolve(n, family, fn, context);
                              });
+}
+
+
+stow_status stow_proxy_start(stow_session* session, const char* listen_address,
+                             const char* username, const char* password,
+                             stow_proxy** out_proxy) {
+  if (out_proxy == nullptr) {
+    return Finish(Fail(STOW_ERR_INVALID_ARGUMENT, "out_proxy is NULL"));
+  }
+  *out_proxy = nullptr;
+  if ((username == nullptr) != (password == nullptr)) {
+    return Finish(Fail(STOW_ERR_INVALID_ARGUMENT,
+                       "give both username and password, or neither"));
+  }
+  auto listen = HostAddress(listen_address);
+  if (!listen.ok()) {
+    return Finish(Fail(STOW_ERR_BAD_ADDRESS,
+                       std::string(listen.status().message())));
+  }
+  stow::proxy::ProxyServerOptions options;
+  options.listen = *listen;
+  if (username != nullptr) {
+    options.username = username;
+    options.password = password;
+  }
+  return WithObject<Session>(
+      session, Kind::kSession, "session", [&](Engine& e, Session& s) {
+        if (s.dialer() == nullptr) {
+          return Fail(STOW_ERR_NOT_CONNECTED, "the session is not connected");
+        }
+        auto server = stow::proxy::ProxyServer::Start(e.loop(), s.dialer(),
+                                                      options);
+        if (!server.ok()) return FromStatus(server.status());
+        auto service = std::make_unique<Service>(&e, e.NewId(Kind::kProxy));
+        service->Set(*std::move(server));
+        const uintptr_t id = service->id();
+        s.AddChild(id);
+        e.Add(std::move(service));
+        *out_proxy = reinterpret_cast<stow_proxy*>(id);
+        return Ok();
+      });
+}
+
+stow_status stow_proxy_port(stow_proxy* proxy, uint16_t* out_port) {
+  if (out_port == nullptr) {
+    return Finish(Fail(STOW_ERR_INVALID_ARGUMENT, "out_port is NULL"));
+  }
+  return WithObject<Service>(proxy, Kind::kProxy, "proxy",
+                             [&](Engine&, Service& p) { return p.Port(out_port); });
+}
+
+void stow_proxy_destroy(stow_proxy* proxy) {
+  if (proxy == nullptr) return;
+  (void)WithObject<Service>(proxy, Kind::kProxy, "proxy",
+                            [&](Engine& e, Service& p) {
+                              e.Bury(p.id());
+                              return Ok();
+                            });
+}
+
+stow_status stow_forward_local(stow_session* session,
+                               const char* listen_address,
+                               const char* target_host, uint16_t target_port,
+                               stow_forward** out_forward) {
+  if (out_forward == nullptr || target_host == nullptr || target_port == 0) {
+    return Finish(Fail(STOW_ERR_INVALID_ARGUMENT,
+                       "target_host, a target_port and out_forward are "
+                       "required"));
+  }
+  *out_forward = nullptr;
+  auto listen = HostAddress(listen_address);
+  if (!listen.ok()) {
+    return Finish(Fail(STOW_ERR_BAD_ADDRESS,
+                       std::string(listen.status().message())));
+  }
+  const std::string host(target_host);
+  return WithObject<Session>(
+      session, Kind::kSession, "session", [&](Engine& e, Session& s) {
+        if (s.dialer() == nullptr) {
+          return Fail(STOW_ERR_NOT_CONNECTED, "the session is not connected");
+        }
+        auto forward = stow::proxy::LocalForward::Start(
+            e.loop(), s.dialer(), *listen, host, target_port);
+        if (!forward.ok()) return FromStatus(forward.status());
+        auto service = std::make_unique<Service>(&e, e.NewId(Kind::kForward));
+        service->Set(*std::move(forward));
+        const uintptr_t id = service->id();
+        s.AddChild(id);
+        e.Add(std::move(service));
+        *out_forward = reinterpret_cast<stow_forward*>(id);
+        return Ok();
+      });
+}
+
+stow_status stow_forward_remote(stow_session* session, uint16_t tunnel_port,
+                                const char* host_address,
+                                stow_forward** out_forward) {
+  if (out_forward == nullptr || host_address == nullptr || tunnel_port == 0) {
+    return Finish(Fail(STOW_ERR_INVALID_ARGUMENT,
+                       "a tunnel_port, host_address and out_forward are "
+                       "required"));
+  }
+  *out_forward = nullptr;
+  auto host = SocketAddress::Parse(host_address);
+  if (!host.ok()) {
+    return Finish(Fail(STOW_ERR_BAD_ADDRESS,
+                       std::string(host.status().message())));
+  }
+  return WithObject<Session>(
+      session, Kind::kSession, "session", [&](Engine& e, Session& s) {
+        if (!s.connected()) {
+          return Fail(STOW_ERR_NOT_CONNECTED, "the session has no address yet");
+        }
+        auto forward = stow::proxy::RemoteForward::Start(
+            e.stack(), e.loop(),
+            SocketAddress(IpAddress::Any(IpAddress::Family::kV6), tunnel_port),
+            *host);
+        if (!forward.ok()) return FromStatus(forward.status());
+        auto service = std::make_unique<Service>(&e, e.NewId(Kind::kForward));
+        service->Set(*std::move(forward));
+        const uintptr_t id = service->id();
+        s.AddChild(id);
+        e.Add(std::move(service));
+        *out_forward = reinterpret_cast<stow_forward*>(id);
+        return Ok();
+      });
+}
+
+stow_status stow_forward_port(stow_forward* forward, uint16_t* out_port) {
+  if (out_port == nullptr) {
+    return Finish(Fail(STOW_ERR_INVALID_ARGUMENT, "out_port is NULL"));
+  }
+  return WithObject<Service>(forward, Kind::kForward, "forward",
+                             [&](Engine&, Service& f) { return f.Port(out_port); });
+}
+
+void stow_forward_destroy(stow_forward* forward) {
+  if (forward == nullptr) return;
+  (void)WithObject<Service>(forward, Kind::kForward, "forward",
+                            [&](Engine& e, Service& f) {
+                              e.Bury(f.id());
+                              return Ok();
+                            });
+}
+
+stow_status stow_bridge_connect(stow_session* session, const char* host,
+                                uint16_t port, stow_bridge_fn on_end,
+                                void* context, int* out_fd) {
+  if (host == nullptr || port == 0 || out_fd == nullptr) {
+    return Finish(Fail(STOW_ERR_INVALID_ARGUMENT,
+                       "host, a port (1-65535) and out_fd are required"));
+  }
+  *out_fd = -1;
+  const std::string h(host);
+  return WithObject<Session>(
+      session, Kind::kSession, "session", [&](Engine& e, Session& s) {
+        if (s.dialer() == nullptr) {
+          return Fail(STOW_ERR_NOT_CONNECTED, "the session is not connected");
+        }
+        auto bridge = std::make_unique<Bridge>(&e, e.NewId(Kind::kBridge),
+                                               s.id(), on_end, context);
+        Result r = bridge->Dial(s.dialer(), h, port, out_fd);
+        if (r.status != STOW_OK) return r;
+        s.AddChild(bridge->id());
+        e.Add(std::move(bridge));
+        return Ok();
+      });
 }
 
 }  // extern "C"

@@ -1,7 +1,12 @@
 // The C API's contract, written against the public header only (plus a
 // helper that starts our gateway as a child process): errors, lifetimes,
 // threads, and real traffic through an IKEv2 session to samples/gateway.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -738,6 +743,198 @@ TEST_F(CapiGatewayTest, ConnectsByName) {
   EXPECT_EQ(nowhere.closed_status(), STOW_ERR_NAME_NOT_FOUND);
   EXPECT_EQ(nowhere.connected_calls(), 0);
   stow_tcp_destroy(nowhere.tcp());
+}
+
+// Host-side socket helpers for the proxy, forward and bridge tests.
+int ConnectLoopback(uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool WriteAll(int fd, const uint8_t* data, size_t len) {
+  while (len > 0) {
+    ssize_t n = write(fd, data, len);
+    if (n <= 0) return false;
+    data += n;
+    len -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// Reads until `len` bytes, EOF or 20 s without data.
+std::vector<uint8_t> ReadUpTo(int fd, size_t len) {
+  std::vector<uint8_t> out;
+  uint8_t buf[65536];
+  while (out.size() < len) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 20000) <= 0) break;
+    ssize_t n = read(fd, buf, std::min(sizeof(buf), len - out.size()));
+    if (n <= 0) break;
+    out.insert(out.end(), buf, buf + n);
+  }
+  return out;
+}
+
+// Echoes `data` through `fd` with a writer thread (the socket buffers are
+// smaller than the data).
+std::vector<uint8_t> EchoThrough(int fd, const std::vector<uint8_t>& data) {
+  std::thread writer([&] { WriteAll(fd, data.data(), data.size()); });
+  std::vector<uint8_t> back = ReadUpTo(fd, data.size());
+  writer.join();
+  return back;
+}
+
+TEST_F(CapiGatewayTest, Socks5ProxyConnectsByNameAndEchoes) {
+  Connect();
+  stow_proxy* proxy = nullptr;
+  ASSERT_EQ(stow_proxy_start(session_, nullptr, "user", "secret", &proxy),
+            STOW_OK)
+      << stow_last_error_message();
+  uint16_t port = 0;
+  ASSERT_EQ(stow_proxy_port(proxy, &port), STOW_OK);
+  int fd = ConnectLoopback(port);
+  ASSERT_GE(fd, 0);
+  const uint8_t greeting[] = {5, 1, 2};
+  ASSERT_TRUE(WriteAll(fd, greeting, sizeof(greeting)));
+  EXPECT_EQ(ReadUpTo(fd, 2), (std::vector<uint8_t>{5, 2}));
+  std::vector<uint8_t> auth = {1, 4, 'u', 's', 'e', 'r', 6,
+                               's', 'e', 'c', 'r', 'e', 't'};
+  ASSERT_TRUE(WriteAll(fd, auth.data(), auth.size()));
+  EXPECT_EQ(ReadUpTo(fd, 2), (std::vector<uint8_t>{1, 0}));
+  const std::string name = "files.stowaway.test";
+  std::vector<uint8_t> request = {5, 1, 0, 3,
+                                  static_cast<uint8_t>(name.size())};
+  request.insert(request.end(), name.begin(), name.end());
+  request.push_back(0);
+  request.push_back(7);
+  ASSERT_TRUE(WriteAll(fd, request.data(), request.size()));
+  std::vector<uint8_t> reply = ReadUpTo(fd, 10);
+  ASSERT_EQ(reply.size(), 10u);
+  EXPECT_EQ(reply[1], 0) << "SOCKS reply " << int{reply[1]};
+  const std::vector<uint8_t> data = RandomBytes(1 << 20, 21);
+  EXPECT_EQ(Fnv(EchoThrough(fd, data)), Fnv(data));
+  close(fd);
+
+  // A name that does not exist: reply 4 (host unreachable), then closed.
+  fd = ConnectLoopback(port);
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(WriteAll(fd, greeting, sizeof(greeting)));
+  ReadUpTo(fd, 2);
+  ASSERT_TRUE(WriteAll(fd, auth.data(), auth.size()));
+  ReadUpTo(fd, 2);
+  const std::string missing = "nope.stowaway.test";
+  std::vector<uint8_t> bad = {5, 1, 0, 3, static_cast<uint8_t>(missing.size())};
+  bad.insert(bad.end(), missing.begin(), missing.end());
+  bad.push_back(0);
+  bad.push_back(7);
+  ASSERT_TRUE(WriteAll(fd, bad.data(), bad.size()));
+  reply = ReadUpTo(fd, 64);
+  ASSERT_GE(reply.size(), 2u);
+  EXPECT_EQ(reply[1], 4);
+  close(fd);
+  stow_proxy_destroy(proxy);
+  EXPECT_EQ(stow_proxy_port(proxy, &port), STOW_ERR_BAD_HANDLE);
+}
+
+TEST_F(CapiGatewayTest, HttpProxyFetchesAnAbsoluteUri) {
+  Connect();
+  stow_proxy* proxy = nullptr;
+  ASSERT_EQ(stow_proxy_start(session_, "127.0.0.1:0", nullptr, nullptr, &proxy),
+            STOW_OK);
+  uint16_t port = 0;
+  ASSERT_EQ(stow_proxy_port(proxy, &port), STOW_OK);
+  int fd = ConnectLoopback(port);
+  ASSERT_GE(fd, 0);
+  const std::string get =
+      "GET http://files.stowaway.test/ HTTP/1.1\r\n"
+      "Host: files.stowaway.test\r\n\r\n";
+  ASSERT_TRUE(WriteAll(fd, reinterpret_cast<const uint8_t*>(get.data()),
+                       get.size()));
+  std::vector<uint8_t> response = ReadUpTo(fd, 1 << 20);
+  const std::string text(response.begin(), response.end());
+  EXPECT_EQ(text.rfind("HTTP/1.1 200", 0), 0u) << text.substr(0, 200);
+  EXPECT_NE(text.find("Stowaway gateway"), std::string::npos);
+  close(fd);
+
+  fd = ConnectLoopback(port);
+  const std::string junk = "NONSENSE\r\n\r\n";
+  ASSERT_TRUE(WriteAll(fd, reinterpret_cast<const uint8_t*>(junk.data()),
+                       junk.size()));
+  response = ReadUpTo(fd, 4096);
+  EXPECT_EQ(std::string(response.begin(), response.end()).rfind("HTTP/1.1 400", 0),
+            0u);
+  close(fd);
+  stow_proxy_destroy(proxy);
+}
+
+TEST_F(CapiGatewayTest, LocalForwardCarriesAnEcho) {
+  Connect();
+  stow_forward* forward = nullptr;
+  ASSERT_EQ(stow_forward_local(session_, nullptr, "files.stowaway.test", 7,
+                               &forward),
+            STOW_OK)
+      << stow_last_error_message();
+  uint16_t port = 0;
+  ASSERT_EQ(stow_forward_port(forward, &port), STOW_OK);
+  int fd = ConnectLoopback(port);
+  ASSERT_GE(fd, 0);
+  const std::vector<uint8_t> data = RandomBytes(1 << 20, 22);
+  EXPECT_EQ(Fnv(EchoThrough(fd, data)), Fnv(data));
+  close(fd);
+  stow_forward_destroy(forward);
+  stow_forward* remote = nullptr;
+  EXPECT_EQ(stow_forward_remote(session_, 8022, "not an address", &remote),
+            STOW_ERR_BAD_ADDRESS);
+  ASSERT_EQ(stow_forward_remote(session_, 8022, "127.0.0.1:22", &remote),
+            STOW_OK);
+  ASSERT_EQ(stow_forward_port(remote, &port), STOW_OK);
+  EXPECT_EQ(port, 8022);
+  stow_forward_destroy(remote);
+}
+
+TEST_F(CapiGatewayTest, BridgedDescriptorWorksWithBlockingSocketCode) {
+  Connect();
+  struct End {
+    Event done;
+    stow_status status = 1;
+  } end;
+  int fd = -1;
+  ASSERT_EQ(stow_bridge_connect(
+                session_, "10.99.0.1", 7,
+                [](void* c, const stow_error* e) {
+                  static_cast<End*>(c)->status = e->status;
+                  static_cast<End*>(c)->done.Set();
+                },
+                &end, &fd),
+            STOW_OK);
+  ASSERT_GE(fd, 0);
+  const std::vector<uint8_t> data = RandomBytes(1 << 20, 23);
+  EXPECT_EQ(Fnv(EchoThrough(fd, data)), Fnv(data));
+  close(fd);
+  ASSERT_TRUE(end.done.Wait());
+  EXPECT_EQ(end.status, STOW_OK);
+
+  End failed;
+  ASSERT_EQ(stow_bridge_connect(
+                session_, "nope.stowaway.test", 7,
+                [](void* c, const stow_error* e) {
+                  static_cast<End*>(c)->status = e->status;
+                  static_cast<End*>(c)->done.Set();
+                },
+                &failed, &fd),
+            STOW_OK);
+  EXPECT_TRUE(ReadUpTo(fd, 10).empty()) << "expected EOF";
+  ASSERT_TRUE(failed.done.Wait());
+  EXPECT_EQ(failed.status, STOW_ERR_NAME_NOT_FOUND);
+  close(fd);
 }
 
 // 1000 tunnelled TCP connections open at once through one session, each

@@ -469,6 +469,77 @@ STOW_EXPORT stow_status stow_resolve(stow_session *session, const char *name,
                                      int32_t family, stow_resolve_fn fn,
                                      void *context);
 
+/* ---- Local proxy, port forwards, descriptor bridge ---- */
+
+typedef struct stow_proxy stow_proxy;
+
+/* stow_proxy_start serves a local proxy on `listen_address` (an
+ * "address:port" on the host, normally loopback; NULL: "127.0.0.1:0", a
+ * free port). Each client connection speaks SOCKS5 (RFC 1928: CONNECT and
+ * UDP ASSOCIATE) or HTTP (CONNECT, and requests with an absolute URI, one
+ * per connection), told apart by its first byte; targets are reached
+ * through the session, names resolved with its DNS servers. With
+ * `username` and `password` (both or neither), SOCKS5 clients must use
+ * RFC 1929 username/password and HTTP clients "Proxy-Authorization: Basic".
+ * Malformed requests get the protocol's own error reply and are closed.
+ * The proxy stops with its session. */
+STOW_EXPORT stow_status stow_proxy_start(stow_session *session,
+                                         const char *listen_address,
+                                         const char *username,
+                                         const char *password,
+                                         stow_proxy **out_proxy);
+
+/* stow_proxy_port writes the port the proxy listens on. */
+STOW_EXPORT stow_status stow_proxy_port(stow_proxy *proxy,
+                                        uint16_t *out_port);
+
+/* stow_proxy_destroy stops the proxy and resets its connections. NULL is a
+ * no-op. */
+STOW_EXPORT void stow_proxy_destroy(stow_proxy *proxy);
+
+typedef struct stow_forward stow_forward;
+
+/* stow_forward_local listens on `listen_address` on the host (NULL:
+ * "127.0.0.1:0") and relays each connection through the tunnel to
+ * `target_host` (address or name) and `target_port` (ssh -L). */
+STOW_EXPORT stow_status stow_forward_local(stow_session *session,
+                                           const char *listen_address,
+                                           const char *target_host,
+                                           uint16_t target_port,
+                                           stow_forward **out_forward);
+
+/* stow_forward_remote listens on `tunnel_port` of the session's virtual
+ * addresses and relays each connection to `host_address`, an
+ * "address:port" on the host (ssh -R). */
+STOW_EXPORT stow_status stow_forward_remote(stow_session *session,
+                                            uint16_t tunnel_port,
+                                            const char *host_address,
+                                            stow_forward **out_forward);
+
+/* stow_forward_port writes the port the forward listens on. */
+STOW_EXPORT stow_status stow_forward_port(stow_forward *forward,
+                                          uint16_t *out_port);
+
+/* stow_forward_destroy stops the forward and resets its connections. NULL
+ * is a no-op. */
+STOW_EXPORT void stow_forward_destroy(stow_forward *forward);
+
+/* stow_bridge_fn: the bridged connection ended; STOW_OK after a graceful
+ * end, else why (name not found, refused, reset, aborted). */
+typedef void (*stow_bridge_fn)(void *context, const stow_error *error);
+
+/* stow_bridge_connect connects through the session to `host`:`port` and
+ * writes to *out_fd one end of a connected AF_UNIX stream socketpair whose
+ * other end is relayed to that connection: existing socket code, blocking
+ * or not, reads and writes it as if it were the TCP connection. The
+ * descriptor is the caller's to close (closing it ends the connection
+ * gracefully). A failed connection closes the far end: reads see EOF.
+ * `on_end` (optional) runs exactly once, later. */
+STOW_EXPORT stow_status stow_bridge_connect(stow_session *session,
+                                            const char *host, uint16_t port,
+                                            stow_bridge_fn on_end,
+                                            void *context, int *out_fd);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif
