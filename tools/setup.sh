@@ -16,6 +16,8 @@ packages=(
   # installs anything else it needs itself.
   strongswan-charon strongswan-swanctl strongswan-pki libcharon-extra-plugins
   libstrongswan-standard-plugins libstrongswan-extra-plugins dnsmasq-base curl
+  # The Python and Java bindings' tests (Debian's python3 + pytest, a JDK).
+  python3-pytest openjdk-17-jdk-headless
 )
 
 # lwIP 2.1.3 upstream tarball as shipped in Debian's source package
