@@ -19,7 +19,7 @@ cross_thread_targets=(//sdk/event/... //netstack/... //sdk/gateway/... //sdk/pro
   //sdk/capi/... //tests/capi/...)
 
 # Seconds each fuzz target runs (tools/fuzz.sh runs longer by hand).
-fuzz_seconds=${STOW_FUZZ_SECONDS:-15}
+fuzz_seconds=${STOW_FUZZ_SECONDS:-10}
 
 total_passed=0
 total_failed=0
