@@ -136,6 +136,11 @@ class Services::Session : public TcpConnection::Delegate {
   }
 
   bool OutputEmpty() const { return out_begin_ == out_end_; }
+  // Frees the output buffer's memory (it must be empty).
+  void ReleaseOutput() {
+    std::vector<uint8_t>().swap(out_);
+    out_begin_ = out_end_ = 0;
+  }
 
   // Writes what the stack takes of the output buffer. True once it is
   // empty; false while blocked (OnWritable() follows) or after the session
@@ -208,14 +213,18 @@ class Services::EchoSession : public Session {
   void OnWritable() override { Pump(); }
 
  private:
+  // Reads into the owner's scratch buffer and keeps only what the stack
+  // did not take, so an idle echo connection holds no buffer (it held
+  // 64 KiB each: capi_bench measured 65 KiB per idle connection).
   void Pump() {
     while (!done_) {
       if (!Flush()) return;
-      absl::Span<uint8_t> buffer = Fresh(kIoChunk);
-      const size_t n = Read(buffer);
-      Fresh(n);
+      const absl::Span<uint8_t> scratch = absl::MakeSpan(owner_->scratch_);
+      const size_t n = Read(scratch);
       if (n == 0) break;
+      Queue(scratch.first(n));
     }
+    if (OutputEmpty()) ReleaseOutput();
     if (!done_ && InputFinished()) CloseGracefully();
   }
 };
