@@ -629,8 +629,10 @@ class Session : public Object {
         ever_connected_ = true;
         if (!ike_->dns_servers().empty()) {
           if (resolver_ == nullptr) {
-            resolver_ = std::make_unique<dns::Resolver>(engine_->stack(),
-                                                        ike_->dns_servers());
+            dns::ResolverOptions options;
+            options.search_domains = profile_.dns_search;
+            resolver_ = std::make_unique<dns::Resolver>(
+                engine_->stack(), ike_->dns_servers(), options);
           } else {
             resolver_->SetServers(ike_->dns_servers());
           }

@@ -720,6 +720,83 @@ TEST_F(CapiGatewayTest, ResolvesThroughThePushedDnsServer) {
       << "a failed call called back";
 }
 
+TEST_F(CapiGatewayTest, SearchDomainsFromTheProfile) {
+  const std::string json = ProfileJson(
+      gateway_->ready_line(), ",\n \"dns_search\": [\"stowaway.test\"]");
+  stow_session_callbacks cb = log_.Callbacks();
+  ASSERT_EQ(stow_session_create(engine_, json.data(), json.size(), &cb,
+                                &session_),
+            STOW_OK)
+      << stow_last_error_message();
+  ASSERT_EQ(stow_session_start(session_), STOW_OK);
+  ASSERT_TRUE(log_.connected.Wait());
+  Resolution r;
+  ASSERT_EQ(stow_resolve(session_, "files", STOW_FAMILY_IPV4, &Resolution::Fn,
+                         &r),
+            STOW_OK);
+  ASSERT_TRUE(r.done.Wait());
+  EXPECT_EQ(r.status, STOW_OK) << r.message;
+  EXPECT_EQ(r.addresses, (std::vector<std::string>{"10.99.0.1"}));
+}
+
+// Shutdown sends FIN after the queued bytes: the echo service finishes and
+// closes, so the reader sees every byte and then EOF.
+TEST_F(CapiGatewayTest, ShutdownThenReadToEof) {
+  Connect();
+  struct Ctx {
+    std::vector<uint8_t> data;
+    std::vector<uint8_t> got;
+    size_t sent = 0;
+    bool shut = false;
+    Event eof;
+    stow_status shutdown_status = 1;
+  } ctx;
+  ctx.data = RandomBytes(300000, 31);
+  stow_tcp_callbacks cb{};
+  cb.struct_size = sizeof(cb);
+  cb.context = &ctx;
+  auto pump = [](void* c, stow_tcp* t) {
+    auto* self = static_cast<Ctx*>(c);
+    while (self->sent < self->data.size()) {
+      size_t n = 0;
+      if (stow_tcp_write(t, self->data.data() + self->sent,
+                         self->data.size() - self->sent, &n) != STOW_OK) {
+        return;
+      }
+      self->sent += n;
+    }
+    if (!self->shut) {
+      self->shut = true;
+      self->shutdown_status = stow_tcp_shutdown(t);
+    }
+  };
+  cb.on_connected = pump;
+  cb.on_writable = pump;
+  cb.on_readable = [](void* c, stow_tcp* t) {
+    auto* self = static_cast<Ctx*>(c);
+    uint8_t buf[8192];
+    while (true) {
+      size_t n = 0;
+      stow_status s = stow_tcp_read(t, buf, sizeof(buf), &n);
+      if (s == STOW_OK) {
+        self->got.insert(self->got.end(), buf, buf + n);
+        continue;
+      }
+      if (s == STOW_ERR_EOF) self->eof.Set();
+      return;
+    }
+  };
+  stow_tcp* tcp = nullptr;
+  ASSERT_EQ(stow_tcp_connect(session_, "10.99.0.1", 7, &cb, &tcp), STOW_OK);
+  ASSERT_TRUE(ctx.eof.Wait());
+  EXPECT_EQ(ctx.shutdown_status, STOW_OK);
+  EXPECT_EQ(ctx.got, ctx.data);
+  size_t n = 0;
+  EXPECT_EQ(stow_tcp_write(tcp, ctx.data.data(), 1, &n), STOW_ERR_CLOSED);
+  EXPECT_EQ(stow_tcp_shutdown(tcp), STOW_ERR_CLOSED);
+  stow_tcp_destroy(tcp);
+}
+
 TEST_F(CapiGatewayTest, ConnectsByName) {
   Connect();
   const std::vector<uint8_t> data = RandomBytes(64 << 10, 9);

@@ -214,7 +214,7 @@ absl::StatusOr<IkeProfile> ParseIkeProfile(absl::string_view json,
           root, "",
           {"name", "gateway", "local_id", "remote_id", "auth", "ike_proposals",
            "esp_proposals", "request", "remote_ts", "mtu", "timers",
-           "reconnect", "log_secrets"});
+           "reconnect", "log_secrets", "dns_search"});
       !s.ok()) {
     return s;
   }
@@ -333,6 +333,20 @@ absl::StatusOr<IkeProfile> ParseIkeProfile(absl::string_view json,
   if (auto it = root.find("reconnect"); it != root.end()) {
     if (auto s = ParseReconnect(*it, &out); !s.ok()) return s;
   }
+  if (auto it = root.find("dns_search"); it != root.end()) {
+    if (!it->is_array()) return FieldError("dns_search", "must be an array");
+    for (size_t i = 0; i < it->size(); ++i) {
+      const std::string field = absl::StrCat("dns_search[", i, "]");
+      auto domain = StringValue((*it)[i], field);
+      if (!domain.ok()) return domain.status();
+      if (domain->empty() || domain->size() > 253 ||
+          domain->find("..") != std::string::npos || (*domain)[0] == '.') {
+        return FieldError(field, absl::StrCat("not a domain name: \"",
+                                              *domain, "\""));
+      }
+      out.dns_search.push_back(*std::move(domain));
+    }
+  }
   if (auto it = root.find("log_secrets"); it != root.end()) {
     auto b = BoolValue(*it, "log_secrets");
     if (!b.ok()) return b.status();
@@ -414,6 +428,7 @@ std::string IkeProfileToJson(const IkeProfile& profile) {
       {"max_ms", absl::ToInt64Milliseconds(profile.reconnect_max)},
   };
   root["log_secrets"] = ike.log_secrets;
+  if (!profile.dns_search.empty()) root["dns_search"] = profile.dns_search;
   return root.dump(2) + "\n";
 }
 

@@ -20,7 +20,8 @@
 //                "dpd_delay_s": 30, "ike_rekey_s": 14400,
 //                "child_rekey_s": 3600},
 //     "reconnect": {"initial_ms": 1000, "max_ms": 30000},
-//     "log_secrets": false
+//     "log_secrets": false,
+//     "dns_search": ["corp.example"]
 //   }
 //
 // Only "gateway" and "auth" are required ("local_id" too with a PSK).
@@ -83,6 +84,9 @@ struct IkeProfile {
   // to the maximum, back to the first once connected.
   absl::Duration reconnect_initial = absl::Seconds(1);
   absl::Duration reconnect_max = absl::Seconds(30);
+  // Search domains for names resolved through the session's DNS servers
+  // (resolv.conf semantics, ndots 1).
+  std::vector<std::string> dns_search;
 };
 
 // Parses and validates a profile, and creates its credentials (for a

@@ -259,6 +259,25 @@ TEST(IkeProfileTest, RefusesBadValues) {
   }
 }
 
+TEST(IkeProfileTest, DnsSearchDomains) {
+  const std::string with = absl::StrReplaceAll(
+      kMinimal, {{R"("auth")", R"("dns_search": ["corp.example", "example"],
+  "auth")"}});
+  auto p = ParseIkeProfile(with);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->dns_search,
+            (std::vector<std::string>{"corp.example", "example"}));
+  auto back = ParseIkeProfile(IkeProfileToJson(*p));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->dns_search, p->dns_search);
+  EXPECT_THAT(ErrorOf(absl::StrReplaceAll(
+                  kMinimal, {{R"("auth")", R"("dns_search": ["a..b"], "auth")"}})),
+              HasSubstr("dns_search[0]: not a domain name"));
+  EXPECT_THAT(ErrorOf(absl::StrReplaceAll(
+                  kMinimal, {{R"("auth")", R"("dns_search": "x", "auth")"}})),
+              HasSubstr("dns_search: must be an array"));
+}
+
 TEST(IkeProfileTest, RefusesNonObjects) {
   for (const char* field : {"timers", "reconnect", "request", "auth"}) {
     const std::string json = absl::StrReplaceAll(
