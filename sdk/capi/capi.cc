@@ -171,6 +171,11 @@ class Object {
   virtual void AbortBySession(const AsyncError& error) = 0;
 
  protected:
+  // Runs fn(*this as T) on a later turn of the loop if the object is still
+  // alive then (its handle not destroyed).
+  template <typename T, typename F>
+  void LaterIfAlive(F fn);
+
   Engine* const engine_;  // Not owned.
   const uintptr_t id_;
 };
@@ -318,6 +323,15 @@ class Engine {
   stow_log_fn log_fn_ = nullptr;
   void* log_context_ = nullptr;
 };
+
+template <typename T, typename F>
+void Object::LaterIfAlive(F fn) {
+  Engine* engine = engine_;
+  const uintptr_t id = id_;
+  engine_->Later([engine, id, fn = std::move(fn)]() mutable {
+    if (Object* o = engine->FindAny(id)) fn(*static_cast<T*>(o));
+  });
+}
 
 // The engine of the process, shared so that a call racing
 // stow_engine_destroy() finds either the live engine or none.
@@ -702,14 +716,9 @@ class Session : public Object {
   }
   void EndLater(AsyncError error) {
     terminal_ = true;
-    Engine* engine = engine_;
-    const uintptr_t id = id_;
-    engine_->Later([engine, id, error = std::move(error)] {
-      auto* self =
-          engine->Find<Session>(reinterpret_cast<void*>(id), Kind::kSession);
-      if (self == nullptr) return;
-      self->terminal_ = false;
-      self->End(error);
+    LaterIfAlive<Session>([error = std::move(error)](Session& self) {
+      self.terminal_ = false;
+      self.End(error);
     });
   }
 
@@ -962,11 +971,8 @@ class Tcp : public Object, private netstack::TcpConnection::Delegate {
     if (fn != nullptr) fn(cb_.context, reinterpret_cast<stow_tcp*>(id_));
   }
   void AnnounceLater(void (*stow_tcp_callbacks::*member)(void*, stow_tcp*)) {
-    Engine* engine = engine_;
-    const uintptr_t id = id_;
-    engine_->Later([engine, id, member] {
-      auto* self = engine->Find<Tcp>(reinterpret_cast<void*>(id), Kind::kTcp);
-      if (self != nullptr && !self->terminal_sent_) self->Call(member);
+    LaterIfAlive<Tcp>([member](Tcp& self) {
+      if (!self.terminal_sent_) self.Call(member);
     });
   }
 
@@ -1029,15 +1035,11 @@ class Listener : public Object, private netstack::TcpListener::Delegate {
     engine_->BuryLater(std::move(listener_));
     if (ended_) return;
     ended_ = true;
-    Engine* engine = engine_;
-    const uintptr_t id = id_;
-    engine_->Later([engine, id, error] {
-      auto* self =
-          engine->Find<Listener>(reinterpret_cast<void*>(id), Kind::kListener);
-      if (self == nullptr || self->cb_.on_closed == nullptr) return;
+    LaterIfAlive<Listener>([error](Listener& self) {
+      if (self.cb_.on_closed == nullptr) return;
       stow_error e = View(error);
-      self->cb_.on_closed(self->cb_.context,
-                          reinterpret_cast<stow_tcp_listener*>(id), &e);
+      self.cb_.on_closed(self.cb_.context,
+                         reinterpret_cast<stow_tcp_listener*>(self.id()), &e);
     });
   }
 
@@ -1098,14 +1100,11 @@ class Udp : public Object, private netstack::UdpEndpoint::Delegate {
 
   void AbortBySession(const AsyncError& error) override {
     engine_->BuryLater(std::move(endpoint_));
-    Engine* engine = engine_;
-    const uintptr_t id = id_;
-    engine_->Later([engine, id, error] {
-      auto* self = engine->Find<Udp>(reinterpret_cast<void*>(id), Kind::kUdp);
-      if (self == nullptr || self->cb_.on_closed == nullptr) return;
+    LaterIfAlive<Udp>([error](Udp& self) {
+      if (self.cb_.on_closed == nullptr) return;
       stow_error e = View(error);
-      self->cb_.on_closed(self->cb_.context, reinterpret_cast<stow_udp*>(id),
-                          &e);
+      self.cb_.on_closed(self.cb_.context,
+                         reinterpret_cast<stow_udp*>(self.id()), &e);
     });
   }
 
@@ -1178,13 +1177,7 @@ class Bridge : public Object {
 
   void AbortBySession(const AsyncError& error) override {
     bridge_.reset();  // Holds the session's dialer.
-    Engine* engine = engine_;
-    const uintptr_t id = id_;
-    engine_->Later([engine, id, error] {
-      auto* self =
-          engine->Find<Bridge>(reinterpret_cast<void*>(id), Kind::kBridge);
-      if (self != nullptr) self->End(error);
-    });
+    LaterIfAlive<Bridge>([error](Bridge& self) { self.End(error); });
   }
 
  private:
@@ -1224,6 +1217,25 @@ class Bridge : public Object {
   std::unique_ptr<proxy::FdBridge> bridge_;
   bool ended_ = false;
 };
+
+// Registers `object` as a child of `session` (it ends with it) and returns
+// its handle.
+template <typename Handle>
+Handle* AddChild(Engine& e, Session& session, std::unique_ptr<Object> object) {
+  const uintptr_t id = object->id();
+  session.AddChild(id);
+  e.Add(std::move(object));
+  return reinterpret_cast<Handle*>(id);
+}
+
+// A proxy server or forward as a child of `session`.
+template <typename Handle, typename T>
+Handle* AddService(Engine& e, Session& session, Kind kind,
+                   std::unique_ptr<T> server) {
+  auto service = std::make_unique<Service>(&e, e.NewId(kind));
+  service->Set(std::move(server));
+  return AddChild<Handle>(e, session, std::move(service));
+}
 
 // "address:port" on the host, NULL meaning 127.0.0.1 and a free port.
 absl::StatusOr<SocketAddress> HostAddress(const char* text) {
@@ -1470,10 +1482,7 @@ stow_status stow_tcp_connect(stow_session* session, const char* host,
         Result r = tcp->Connect(&s, host, port);
         if (r.status != STOW_OK) return r;
         tcp->SetCallbacks(cb);
-        const uintptr_t id = tcp->id();
-        s.AddChild(id);
-        e.Add(std::move(tcp));
-        *out_tcp = reinterpret_cast<stow_tcp*>(id);
+        *out_tcp = AddChild<stow_tcp>(e, s, std::move(tcp));
         return Ok();
       });
 }
@@ -1574,10 +1583,7 @@ stow_status stow_tcp_listen(stow_session* session, const char* address,
             &e, e.NewId(Kind::kListener), s.id(), cb);
         Result r = listener->Listen(SocketAddress(*ip, port));
         if (r.status != STOW_OK) return r;
-        const uintptr_t id = listener->id();
-        s.AddChild(id);
-        e.Add(std::move(listener));
-        *out_listener = reinterpret_cast<stow_tcp_listener*>(id);
+        *out_listener = AddChild<stow_tcp_listener>(e, s, std::move(listener));
         return Ok();
       });
 }
@@ -1613,10 +1619,7 @@ stow_status stow_udp_bind(stow_session* session, const char* address,
         auto udp = std::make_unique<Udp>(&e, e.NewId(Kind::kUdp), cb);
         Result r = udp->Bind(SocketAddress(*ip, port));
         if (r.status != STOW_OK) return r;
-        const uintptr_t id = udp->id();
-        s.AddChild(id);
-        e.Add(std::move(udp));
-        *out_udp = reinterpret_cast<stow_udp*>(id);
+        *out_udp = AddChild<stow_udp>(e, s, std::move(udp));
         return Ok();
       });
 }
@@ -1717,12 +1720,7 @@ stow_status stow_proxy_start(stow_session* session, const char* listen_address,
         auto server = stow::proxy::ProxyServer::Start(e.loop(), s.dialer(),
                                                       options);
         if (!server.ok()) return FromStatus(server.status());
-        auto service = std::make_unique<Service>(&e, e.NewId(Kind::kProxy));
-        service->Set(*std::move(server));
-        const uintptr_t id = service->id();
-        s.AddChild(id);
-        e.Add(std::move(service));
-        *out_proxy = reinterpret_cast<stow_proxy*>(id);
+        *out_proxy = AddService<stow_proxy>(e, s, Kind::kProxy, *std::move(server));
         return Ok();
       });
 }
@@ -1768,12 +1766,7 @@ stow_status stow_forward_local(stow_session* session,
         auto forward = stow::proxy::LocalForward::Start(
             e.loop(), s.dialer(), *listen, host, target_port);
         if (!forward.ok()) return FromStatus(forward.status());
-        auto service = std::make_unique<Service>(&e, e.NewId(Kind::kForward));
-        service->Set(*std::move(forward));
-        const uintptr_t id = service->id();
-        s.AddChild(id);
-        e.Add(std::move(service));
-        *out_forward = reinterpret_cast<stow_forward*>(id);
+        *out_forward = AddService<stow_forward>(e, s, Kind::kForward, *std::move(forward));
         return Ok();
       });
 }
@@ -1802,12 +1795,7 @@ stow_status stow_forward_remote(stow_session* session, uint16_t tunnel_port,
             SocketAddress(IpAddress::Any(IpAddress::Family::kV6), tunnel_port),
             *host);
         if (!forward.ok()) return FromStatus(forward.status());
-        auto service = std::make_unique<Service>(&e, e.NewId(Kind::kForward));
-        service->Set(*std::move(forward));
-        const uintptr_t id = service->id();
-        s.AddChild(id);
-        e.Add(std::move(service));
-        *out_forward = reinterpret_cast<stow_forward*>(id);
+        *out_forward = AddService<stow_forward>(e, s, Kind::kForward, *std::move(forward));
         return Ok();
       });
 }
@@ -1847,8 +1835,7 @@ stow_status stow_bridge_connect(stow_session* session, const char* host,
                                                s.id(), on_end, context);
         Result r = bridge->Dial(s.dialer(), h, port, out_fd);
         if (r.status != STOW_OK) return r;
-        s.AddChild(bridge->id());
-        e.Add(std::move(bridge));
+        AddChild<void>(e, s, std::move(bridge));
         return Ok();
       });
 }
