@@ -79,19 +79,8 @@ int UsageError(const std::string& message) {
 int ParseArgs(int argc, char** argv, Options* o) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    auto value = [&](const std::string& name, std::string* out) -> bool {
-      // --name=V, -name=V, --name V, -name V.
-      for (const std::string& p : {"--" + name, "-" + name}) {
-        if (a.rfind(p + "=", 0) == 0) {
-          *out = a.substr(p.size() + 1);
-          return true;
-        }
-        if (a == p && i + 1 < argc) {
-          *out = argv[++i];
-          return true;
-        }
-      }
-      return false;
+    auto value = [&](const std::string& name, std::string* out) {
+      return FlagValue(argc, argv, &i, name, out);
     };
     std::string v;
     if (a == "--help" || a == "-h" || a == "-help") {
@@ -102,12 +91,9 @@ int ParseArgs(int argc, char** argv, Options* o) {
     } else if (value("o", &v) || value("output", &v)) {
       o->output = v;
     } else if (value("timeout", &v)) {
-      char* end = nullptr;
-      long t = std::strtol(v.c_str(), &end, 10);
-      if (v.empty() || *end != '\0' || t < 0 || t > 86400) {
+      if (!ParseSeconds(v, &o->timeout_s)) {
         return UsageError("--timeout: not a number of seconds: " + v);
       }
-      o->timeout_s = static_cast<int>(t);
     } else if (a == "--progress" || a == "-progress" || a == "-#") {
       o->progress = true;
     } else if (a == "--silent" || a == "-s") {

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -40,6 +41,42 @@ enum ExitCode {
 };
 
 // The exit code for a status from a terminal callback.
+// Command-line helpers shared by the samples (no flags library: the samples
+// depend on the C API only).
+// Matches argv[*i] as --name=V, -name=V, --name V or -name V (consuming the
+// next argument in the last two forms); a one-letter name matches -xV,
+// -x=V and -x V instead.
+inline bool FlagValue(int argc, char** argv, int* i, const std::string& name,
+                      std::string* out) {
+  const std::string a = argv[*i];
+  const bool letter = name.size() == 1;
+  for (const std::string& p : {"-" + name, "--" + name}) {
+    if (letter && p[1] == '-') break;
+    if (a.rfind(p + "=", 0) == 0) {
+      *out = a.substr(p.size() + 1);
+      return true;
+    }
+    if (a == p && *i + 1 < argc) {
+      *out = argv[++*i];
+      return true;
+    }
+    if (letter && a.size() > 2 && a.rfind(p, 0) == 0) {
+      *out = a.substr(2);
+      return true;
+    }
+  }
+  return false;
+}
+
+// "--timeout" values: whole seconds in 0..86400.
+inline bool ParseSeconds(const std::string& text, int* out) {
+  char* end = nullptr;
+  const long t = std::strtol(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || t < 0 || t > 86400) return false;
+  *out = static_cast<int>(t);
+  return true;
+}
+
 inline int ExitCodeFor(stow_status status) {
   switch (status) {
     case STOW_OK:

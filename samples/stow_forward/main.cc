@@ -159,28 +159,8 @@ int ParseArgs(int argc, char** argv, Options* o) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     // -L SPEC, -LSPEC, -L=SPEC; likewise -R and --name=V / --name V.
-    auto value = [&](const std::string& name, std::string* out) -> bool {
-      std::vector<std::string> forms;
-      if (name.size() == 1) {
-        forms = {"-" + name};
-      } else {
-        forms = {"--" + name, "-" + name};
-      }
-      for (const std::string& f : forms) {
-        if (a.rfind(f + "=", 0) == 0) {
-          *out = a.substr(f.size() + 1);
-          return true;
-        }
-        if (a == f && i + 1 < argc) {
-          *out = argv[++i];
-          return true;
-        }
-        if (name.size() == 1 && a.size() > 2 && a.rfind(f, 0) == 0) {
-          *out = a.substr(2);
-          return true;
-        }
-      }
-      return false;
+    auto value = [&](const std::string& name, std::string* out) {
+      return FlagValue(argc, argv, &i, name, out);
     };
     std::string v;
     std::string error;
@@ -198,12 +178,9 @@ int ParseArgs(int argc, char** argv, Options* o) {
       if (!ParseRemote(v, &r, &error)) return UsageError(error);
       o->remotes.push_back(r);
     } else if (value("timeout", &v)) {
-      char* end = nullptr;
-      long t = std::strtol(v.c_str(), &end, 10);
-      if (v.empty() || *end != '\0' || t < 0 || t > 86400) {
+      if (!ParseSeconds(v, &o->timeout_s)) {
         return UsageError("--timeout: not a number of seconds: " + v);
       }
-      o->timeout_s = static_cast<int>(t);
     } else if (a == "--stop_on_stdin_eof" || a == "-stop_on_stdin_eof") {
       o->stop_on_stdin_eof = true;
     } else if (a == "--verbose" || a == "-v") {
