@@ -29,6 +29,10 @@ all=(
   //sdk/dns/fuzz:dns_tcp_reader_fuzzer
   //sdk/tunnel/ipsec/ike/crypto:cert_auth_fuzzer
   //sdk/tunnel/ipsec/ike/sa/fuzz:ike_sa_fuzzer
+  //sdk/tunnel/tls/fuzz:cstp_reader_fuzzer
+  //sdk/tunnel/tls/fuzz:http_response_fuzzer
+  //sdk/tunnel/tls/fuzz:auth_xml_fuzzer
+  //sdk/tunnel/tls/fuzz:dtls_engine_fuzzer
 )
 targets=("${@:-${all[@]}}")
 [ $# -eq 0 ] && targets=("${all[@]}")

@@ -15,28 +15,13 @@
 #include "absl/time/time.h"
 #include "netstack/stack.h"
 #include "sdk/base/ip_address.h"
+#include "sdk/engine/session.h"
 #include "sdk/event/uv_loop.h"
 #include "sdk/tunnel/ipsec/ike_profile.h"
 #include "sdk/tunnel/ipsec/ike_tunnel.h"
 
 namespace stow::engine {
 
-// A state change of the session, with its reason.
-struct SessionEvent {
-  enum class Kind : uint8_t {
-    kConnecting,        // An IKE SA is being set up (detail: the attempt).
-    kConnected,         // Up: addresses, DNS and routes are installed.
-    kRekeyed,           // A CHILD or the IKE SA was replaced (detail says).
-    kReconnecting,      // The IKE SA ended; detail: why and the delay.
-    kAuthFailed,        // Terminal: either side's authentication failed.
-    kNoProposalChosen,  // Terminal: no common algorithms (both lists).
-    kDisconnected,      // Terminal: Close() was called.
-    kInfo,              // A log line: no state change.
-  };
-  Kind kind = Kind::kInfo;
-  std::string detail;
-};
-const char* SessionEventKindName(SessionEvent::Kind kind);
 
 // Connects at Start(). When the IKE SA and its CHILD SA are up, the
 // assigned virtual IPv4/IPv6 addresses go on a netstack interface for this
@@ -61,10 +46,8 @@ const char* SessionEventKindName(SessionEvent::Kind kind);
 // Events are delivered on the loop thread, never from inside Start() or
 // Close(); the callback must not destroy the session (defer it with Post).
 // Ownership: the loop and the stack outlive the session.
-class IkeSession : private ipsec::IkeTunnel::Delegate {
+class IkeSession : public Session, private ipsec::IkeTunnel::Delegate {
  public:
-  using EventCallback = absl::AnyInvocable<void(const SessionEvent&)>;
-
   enum class State : uint8_t {
     kConnecting,
     kConnected,
@@ -80,23 +63,34 @@ class IkeSession : private ipsec::IkeTunnel::Delegate {
   ~IkeSession() override;
 
   // Deletes the IKE SA and stops; kDisconnected follows. Idempotent.
-  void Close(const std::string& reason = "closed by the application");
+  void Close(const std::string& reason = "closed by the application") override;
 
   State state() const { return state_; }
   const ipsec::IkeProfile& profile() const { return tunnel_->profile(); }
   ipsec::IkeTunnel* tunnel() const { return tunnel_.get(); }
   // The interface holding the virtual addresses; null before the first
   // connection.
-  netstack::Interface* interface() const { return interface_.get(); }
+  netstack::Interface* interface() const override {
+    return iface_.interface.get();
+  }
   // What the gateway assigned at the last connection (empty before).
-  const absl::optional<IpAddress>& ipv4() const { return ipv4_; }
-  const absl::optional<IpAddress>& ipv6() const { return ipv6_; }
-  const std::vector<IpAddress>& dns_servers() const { return dns_; }
-  const std::vector<netstack::Route>& routes() const { return routes_; }
+  const absl::optional<IpAddress>& ipv4() const override {
+    return iface_.ipv4;
+  }
+  const absl::optional<IpAddress>& ipv6() const override {
+    return iface_.ipv6;
+  }
+  const std::vector<IpAddress>& dns_servers() const override { return dns_; }
+  const std::vector<netstack::Route>& routes() const override {
+    return iface_.routes;
+  }
+  const std::vector<std::string>& dns_search() const override {
+    return tunnel_->profile().dns_search;
+  }
   // The wait before the next attempt (after kReconnecting).
   absl::Duration next_backoff() const { return backoff_; }
   // The tunnel's, the interface's and the session's counters.
-  tunnel::CounterList Counters() const;
+  tunnel::CounterList Counters() const override;
 
  private:
   IkeSession(event::UvLoop* loop, netstack::Stack* stack,
@@ -113,27 +107,20 @@ class IkeSession : private ipsec::IkeTunnel::Delegate {
   void Stop(SessionEvent event);
   // Queues `event` and delivers the queue on a later turn of the loop.
   void Emit(SessionEvent event);
-  void Deliver();
   absl::Status InstallInterface();
 
   event::UvLoop* const loop_;     // Not owned.
   netstack::Stack* const stack_;  // Not owned.
-  EventCallback on_event_;
+  EventQueue events_;
   std::unique_ptr<ipsec::IkeTunnel> tunnel_;
-  std::unique_ptr<netstack::Interface> interface_;
+  SessionInterface iface_;
   std::unique_ptr<event::Timer> reconnect_timer_;
-  std::unique_ptr<event::Timer> deliver_timer_;
-  std::vector<SessionEvent> pending_;
   State state_ = State::kConnecting;
   absl::Duration backoff_;
-  absl::optional<IpAddress> ipv4_;
-  absl::optional<IpAddress> ipv6_;
   std::vector<IpAddress> dns_;
-  std::vector<netstack::Route> routes_;
   uint64_t attempts_ = 0;
   uint64_t connections_ = 0;
   uint64_t reconnects_ = 0;
-  uint64_t interface_changes_ = 0;
 };
 
 }  // namespace stow::engine

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Interop with a real strongSwan 5.9.8 (../shared/interop/strongswan), as
 # root, in network namespaces the harness creates and deletes:
-#   1. the SDK (tests/interop:ike_interop_client) against strongSwan's
+#   1. the SDK (tests/interop:interop_client) against strongSwan's
 #      gateway with the PSK connection: HTTP, 10 MiB hash-equal, UDP echo,
 #      DNS through the pushed server, iperf3 10 s each way, then hash-checked
 #      echo transfers across the gateway's CHILD and IKE rekeys and an idle
@@ -45,14 +45,14 @@ state=/tmp/ssw-harness
 
 bazel_args=("$@")
 bz() { bazel "${bazel_args[@]}" "$@"; }
-if ! bz build -c opt --symlink_prefix=/ //tests/interop:ike_interop_client \
+if ! bz build -c opt --symlink_prefix=/ //tests/interop:interop_client \
     //samples/gateway:gateway >/tmp/stow-interop-build.log 2>&1; then
   tail -20 /tmp/stow-interop-build.log
   fail "build of the interop binaries"
   finish
 fi
 bin=$(bz info -c opt bazel-bin 2>/dev/null)
-client=$bin/tests/interop/ike_interop_client
+client=$bin/tests/interop/interop_client
 gateway=$bin/samples/gateway/gateway
 work=$(mktemp -d /tmp/stow-interop.XXXXXX)
 gw_pid=
@@ -108,10 +108,10 @@ cat >"$work/cert.json" <<EOF
 EOF
 
 run_client "$work/psk" --profile="$work/psk.json" --lan="$SSW_LAN_IP" \
-  --sha_10m="$sha10m" --iperf_s=10 --soak_s=40 --idle_s=30 \
+  --file=/10M.bin --file_sha="$sha10m" --iperf_s=10 --soak_s=40 --idle_s=30 \
   --name=strongswan_psk
 run_client "$work/cert" --profile="$work/cert.json" --lan="$SSW_LAN_IP" \
-  --sha_10m="$sha10m" --iperf_s=10 --name=strongswan_cert
+  --file=/10M.bin --file_sha="$sha10m" --iperf_s=10 --name=strongswan_cert
 if grep -qE 'AUTH_FAILED|INVALID|error' "$SSW_GW_LOG" 2>/dev/null; then
   out "INFO gateway log mentions: $(grep -cE 'AUTH_FAILED|INVALID|error' "$SSW_GW_LOG") lines with AUTH_FAILED/INVALID/error"
 fi

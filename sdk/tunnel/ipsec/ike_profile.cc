@@ -24,34 +24,9 @@ using json_fields::CheckMembers;
 using json_fields::FieldError;
 using json_fields::Join;
 
-absl::StatusOr<std::string> StringValue(const Json& value,
-                                        absl::string_view field) {
-  if (!value.is_string()) return FieldError(field, "must be a string");
-  return value.get<std::string>();
-}
-
-absl::StatusOr<bool> BoolValue(const Json& value, absl::string_view field) {
-  if (!value.is_boolean()) return FieldError(field, "must be true or false");
-  return value.get<bool>();
-}
-
-// An integer in [min, max].
-absl::StatusOr<int64_t> IntValue(const Json& value, absl::string_view field,
-                                 int64_t min, int64_t max) {
-  if (!value.is_number_integer()) {
-    return FieldError(field, "must be an integer");
-  }
-  if (value.is_number_unsigned() &&
-      value.get<uint64_t>() > static_cast<uint64_t>(max)) {
-    return FieldError(field, absl::StrCat(value.get<uint64_t>(),
-                                          " is outside ", min, "..", max));
-  }
-  const int64_t v = value.get<int64_t>();
-  if (v < min || v > max) {
-    return FieldError(field, absl::StrCat(v, " is outside ", min, "..", max));
-  }
-  return v;
-}
+using json_fields::BoolValue;
+using json_fields::IntValue;
+using json_fields::StringValue;
 
 absl::StatusOr<ike::IdPayload> IdentityValue(const Json& value,
                                              absl::string_view field) {
@@ -177,31 +152,6 @@ absl::Status ParseTimers(const Json& value, ike::IkeTimers* timers) {
   return absl::OkStatus();
 }
 
-absl::Status ParseReconnect(const Json& value, IkeProfile* out) {
-  if (auto s = CheckMembers(value, "reconnect", {"initial_ms", "max_ms"});
-      !s.ok()) {
-    return s;
-  }
-  constexpr int64_t kHourMs = 3600 * 1000;
-  if (auto it = value.find("initial_ms"); it != value.end()) {
-    auto v = IntValue(*it, "reconnect.initial_ms", 10, kHourMs);
-    if (!v.ok()) return v.status();
-    out->reconnect_initial = absl::Milliseconds(*v);
-  }
-  if (auto it = value.find("max_ms"); it != value.end()) {
-    auto v = IntValue(*it, "reconnect.max_ms", 10, kHourMs);
-    if (!v.ok()) return v.status();
-    out->reconnect_max = absl::Milliseconds(*v);
-  }
-  if (out->reconnect_max < out->reconnect_initial) {
-    return FieldError("reconnect.max_ms",
-                      absl::StrCat("must be at least initial_ms (",
-                                   absl::ToInt64Milliseconds(
-                                       out->reconnect_initial),
-                                   ")"));
-  }
-  return absl::OkStatus();
-}
 
 }  // namespace
 
@@ -331,21 +281,16 @@ absl::StatusOr<IkeProfile> ParseIkeProfile(absl::string_view json,
     if (auto s = ParseTimers(*it, &ike.timers); !s.ok()) return s;
   }
   if (auto it = root.find("reconnect"); it != root.end()) {
-    if (auto s = ParseReconnect(*it, &out); !s.ok()) return s;
+    if (auto s = json_fields::ParseReconnect(*it, &out.reconnect_initial,
+                                              &out.reconnect_max);
+        !s.ok()) {
+      return s;
+    }
   }
   if (auto it = root.find("dns_search"); it != root.end()) {
-    if (!it->is_array()) return FieldError("dns_search", "must be an array");
-    for (size_t i = 0; i < it->size(); ++i) {
-      const std::string field = absl::StrCat("dns_search[", i, "]");
-      auto domain = StringValue((*it)[i], field);
-      if (!domain.ok()) return domain.status();
-      if (domain->empty() || domain->size() > 253 ||
-          domain->find("..") != std::string::npos || (*domain)[0] == '.') {
-        return FieldError(field, absl::StrCat("not a domain name: \"",
-                                              *domain, "\""));
-      }
-      out.dns_search.push_back(*std::move(domain));
-    }
+    auto search = json_fields::DomainList(*it, "dns_search");
+    if (!search.ok()) return search.status();
+    out.dns_search = *std::move(search);
   }
   if (auto it = root.find("log_secrets"); it != root.end()) {
     auto b = BoolValue(*it, "log_secrets");

@@ -107,4 +107,76 @@ absl::Status WithPath(const std::string& path, const absl::Status& status) {
   return absl::Status(status.code(), absl::StrCat(path, ": ", status.message()));
 }
 
+absl::StatusOr<std::string> StringValue(const nlohmann::json& value,
+                                        absl::string_view field) {
+  if (!value.is_string()) return FieldError(field, "must be a string");
+  return value.get<std::string>();
+}
+
+absl::StatusOr<bool> BoolValue(const nlohmann::json& value, absl::string_view field) {
+  if (!value.is_boolean()) return FieldError(field, "must be true or false");
+  return value.get<bool>();
+}
+
+// An integer in [min, max].
+absl::StatusOr<int64_t> IntValue(const nlohmann::json& value, absl::string_view field,
+                                 int64_t min, int64_t max) {
+  if (!value.is_number_integer()) {
+    return FieldError(field, "must be an integer");
+  }
+  if (value.is_number_unsigned() &&
+      value.get<uint64_t>() > static_cast<uint64_t>(max)) {
+    return FieldError(field, absl::StrCat(value.get<uint64_t>(),
+                                          " is outside ", min, "..", max));
+  }
+  const int64_t v = value.get<int64_t>();
+  if (v < min || v > max) {
+    return FieldError(field, absl::StrCat(v, " is outside ", min, "..", max));
+  }
+  return v;
+}
+
+absl::Status ParseReconnect(const nlohmann::json& value,
+                            absl::Duration* initial, absl::Duration* max) {
+  if (auto s = CheckMembers(value, "reconnect", {"initial_ms", "max_ms"});
+      !s.ok()) {
+    return s;
+  }
+  constexpr int64_t kHourMs = 3600 * 1000;
+  if (auto it = value.find("initial_ms"); it != value.end()) {
+    auto v = IntValue(*it, "reconnect.initial_ms", 10, kHourMs);
+    if (!v.ok()) return v.status();
+    *initial = absl::Milliseconds(*v);
+  }
+  if (auto it = value.find("max_ms"); it != value.end()) {
+    auto v = IntValue(*it, "reconnect.max_ms", 10, kHourMs);
+    if (!v.ok()) return v.status();
+    *max = absl::Milliseconds(*v);
+  }
+  if (*max < *initial) {
+    return FieldError("reconnect.max_ms",
+                      absl::StrCat("must be at least initial_ms (",
+                                   absl::ToInt64Milliseconds(*initial), ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> DomainList(const nlohmann::json& value,
+                                                    absl::string_view field) {
+  if (!value.is_array()) return FieldError(field, "must be an array");
+  std::vector<std::string> out;
+  for (size_t i = 0; i < value.size(); ++i) {
+    const std::string item = absl::StrCat(field, "[", i, "]");
+    auto domain = StringValue(value[i], item);
+    if (!domain.ok()) return domain.status();
+    if (domain->empty() || domain->size() > 253 ||
+        domain->find("..") != std::string::npos || (*domain)[0] == '.') {
+      return FieldError(item,
+                        absl::StrCat("not a domain name: \"", *domain, "\""));
+    }
+    out.push_back(*std::move(domain));
+  }
+  return out;
+}
+
 }  // namespace stow::ipsec::json_fields

@@ -1,12 +1,16 @@
-// The SDK against a real IKEv2 gateway (tests/interop/strongswan.sh runs
-// it in the strongSwan harness's client namespace): connects with an IKE
-// profile, then checks what an app would do through the tunnel. Prints one
-// line per check, "PASS name: detail" or "FAIL name: detail", and figures
-// as JSON lines ({"name", "value", "unit"}); exits 1 if any check failed.
+// The SDK against a real gateway (tests/interop/strongswan.sh and
+// ocserv.sh run it in the harness's client namespace): connects with an IKE
+// or a TLS profile (by its "transport"), then checks what an app would do
+// through the tunnel. Prints one line per check, "PASS name: detail" or
+// "FAIL name: detail", and figures as JSON lines ({"name", "value",
+// "unit"}); exits 1 if any check failed.
 //
-//   ike_interop_client --profile=p.json --lan=10.200.2.2
-//       [--sha_10m=HEX] [--iperf_s=10] [--soak_s=0] [--idle_s=0]
+//   interop_client --profile=p.json --lan=10.200.2.2
+//       [--file=/10M.bin --file_sha=HEX] [--iperf_s=10] [--soak_s=0]
+//       [--idle_s=0] [--kick_cmd='occtl ...']
+#include <atomic>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstdio>
 #include <memory>
 #include <mutex>
@@ -28,17 +32,26 @@
 #include "sdk/crypto/sha256.h"
 #include "sdk/dns/resolver.h"
 #include "sdk/engine/ike_session.h"
+#include "sdk/engine/tls_session.h"
 #include "sdk/event/uv_loop.h"
 #include "sdk/tunnel/ipsec/ike_profile.h"
+#include "sdk/tunnel/ipsec/json_fields.h"
+#include "sdk/tunnel/tls/tls_profile.h"
 #include "tests/interop/iperf3_client.h"
 
-ABSL_FLAG(std::string, profile, "", "IKE profile (JSON)");
+ABSL_FLAG(std::string, profile, "", "IKE or TLS profile (JSON)");
 ABSL_FLAG(std::string, lan, "10.200.2.2", "the LAN host behind the gateway");
 ABSL_FLAG(std::string, name, "psk", "label for figures");
 ABSL_FLAG(int, http_port, 8080, "the LAN host's HTTP port");
 ABSL_FLAG(std::string, index_text, "ssw-harness OK",
           "text the HTTP index must contain");
-ABSL_FLAG(std::string, sha_10m, "", "SHA-256 of /10M.bin (hex); empty skips");
+ABSL_FLAG(std::string, file, "/10M.bin", "the file to fetch over HTTP");
+ABSL_FLAG(std::string, file_sha, "", "its SHA-256 (hex); empty skips");
+ABSL_FLAG(bool, udp_echo, true, "check UDP echo (port 7) on the LAN host");
+ABSL_FLAG(std::string, kick_cmd, "",
+          "a command that makes the gateway end the session; the client "
+          "must reconnect and fetch the index again (empty: skip)");
+ABSL_FLAG(std::string, figure_prefix, "ike", "prefix of the connect figure");
 ABSL_FLAG(std::string, dns_name, "www.ssw.test",
           "name to resolve (empty: skip)");
 ABSL_FLAG(int, iperf_s, 10, "seconds of iperf3 each way (0: skip)");
@@ -128,11 +141,35 @@ class UdpEcho : public netstack::UdpEndpoint::Delegate {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
-  auto profile = ipsec::LoadIkeProfile(absl::GetFlag(FLAGS_profile));
-  if (!profile.ok()) {
-    std::fprintf(stderr, "%s\n", profile.status().ToString().c_str());
+  const std::string profile_path = absl::GetFlag(FLAGS_profile);
+  auto profile_text = ipsec::json_fields::ReadFile(profile_path);
+  if (!profile_text.ok()) {
+    std::fprintf(stderr, "%s\n", profile_text.status().ToString().c_str());
     return 2;
   }
+  auto transport = tunnel::tls::ProfileTransport(*profile_text);
+  if (!transport.ok()) {
+    std::fprintf(stderr, "%s\n", transport.status().ToString().c_str());
+    return 2;
+  }
+  absl::StatusOr<ipsec::IkeProfile> ike_profile =
+      absl::UnknownError("not IKE");
+  absl::StatusOr<tunnel::tls::TlsProfile> tls_profile =
+      absl::UnknownError("not TLS");
+  if (*transport == "tls") {
+    tls_profile = tunnel::tls::LoadTlsProfile(profile_path);
+  } else {
+    ike_profile = ipsec::LoadIkeProfile(profile_path);
+  }
+  if (!ike_profile.ok() && !tls_profile.ok()) {
+    std::fprintf(stderr, "%s\n",
+                 (*transport == "tls" ? tls_profile.status()
+                                      : ike_profile.status())
+                     .ToString()
+                     .c_str());
+    return 2;
+  }
+  std::atomic<int> connections{0};
   auto lan_ip = IpAddress::Parse(absl::GetFlag(FLAGS_lan));
   if (!lan_ip.ok()) return 2;
   const std::string label = absl::GetFlag(FLAGS_name);
@@ -140,7 +177,7 @@ int main(int argc, char** argv) {
   if (!loop_or.ok()) return 2;
   event::UvLoop* loop = loop_or->get();
   std::unique_ptr<netstack::Stack> stack;
-  std::unique_ptr<engine::IkeSession> session;
+  std::unique_ptr<engine::Session> session;
   auto run = [&](auto&& f) { (void)loop->RunSync(std::forward<decltype(f)>(f)); };
 
   // 1. Connect.
@@ -148,24 +185,38 @@ int main(int argc, char** argv) {
   absl::Time t0 = absl::Now();
   run([&] {
     stack = *netstack::Stack::Create(loop);
-    auto s = engine::IkeSession::Start(
-        loop, stack.get(), *profile, [&](const engine::SessionEvent& e) {
+    auto on_event = [&](const engine::SessionEvent& e) {
           std::fprintf(stderr, "%s session %s: %s\n",
                        absl::FormatTime("%H:%M:%E3S", absl::Now(),
                                         absl::UTCTimeZone())
                            .c_str(),
                        engine::SessionEventKindName(e.kind), e.detail.c_str());
           using K = engine::SessionEvent::Kind;
-          if (e.kind == K::kConnected) connected.Set(absl::OkStatus(), e.detail);
+          if (e.kind == K::kConnected) {
+            connections++;
+            connected.Set(absl::OkStatus(), e.detail);
+          }
           if (e.kind == K::kAuthFailed || e.kind == K::kNoProposalChosen ||
               e.kind == K::kDisconnected)
             connected.Set(absl::UnavailableError(e.detail));
-        });
-    if (!s.ok()) {
-      connected.Set(s.status());
-      return;
+        };
+    if (tls_profile.ok()) {
+      auto s = engine::TlsSession::Start(loop, stack.get(), *tls_profile,
+                                         on_event);
+      if (!s.ok()) {
+        connected.Set(s.status());
+        return;
+      }
+      session = *std::move(s);
+    } else {
+      auto s = engine::IkeSession::Start(loop, stack.get(), *ike_profile,
+                                         on_event);
+      if (!s.ok()) {
+        connected.Set(s.status());
+        return;
+      }
+      session = *std::move(s);
     }
-    session = *std::move(s);
   });
   bool up = connected.Wait(absl::Seconds(30)) && connected.status().ok();
   double connect_ms = absl::ToDoubleMilliseconds(absl::Now() - t0);
@@ -174,7 +225,8 @@ int main(int argc, char** argv) {
                            connected.detail())
             : connected.status().ToString());
   if (!up) return 1;
-  Figure(absl::StrCat("ike_connect_ms_", label), connect_ms, "ms");
+  Figure(absl::StrCat(absl::GetFlag(FLAGS_figure_prefix), "_connect_ms_", label),
+         connect_ms, "ms");
   std::vector<IpAddress> dns;
   run([&] { dns = session->dns_servers(); });
 
@@ -215,18 +267,23 @@ int main(int argc, char** argv) {
   Result(ok && index.find(absl::GetFlag(FLAGS_index_text)) != std::string::npos,
          "http index",
          index.substr(0, 80));
-  if (!absl::GetFlag(FLAGS_sha_10m).empty()) {
+  if (!absl::GetFlag(FLAGS_file_sha).empty()) {
     crypto::Sha256::Digest d{};
     uint64_t size = 0;
     absl::Time start = absl::Now();
-    ok = http("/10M.bin", nullptr, &d, &size);
+    ok = http(absl::GetFlag(FLAGS_file), nullptr, &d, &size);
     double secs = absl::ToDoubleSeconds(absl::Now() - start);
-    Result(ok && Hex(d) == absl::GetFlag(FLAGS_sha_10m), "http 10 MiB sha256",
+    Result(ok && Hex(d) == absl::GetFlag(FLAGS_file_sha),
+           absl::StrCat("http ", absl::GetFlag(FLAGS_file), " sha256"),
            absl::StrCat(size, " bytes in ", secs, " s, sha256 ", Hex(d)));
+    if (ok && secs > 0) {
+      Figure(absl::StrCat("http_get_", label), size * 8 / secs / 1e6,
+             "Mbit/s");
+    }
   }
 
   // 3. UDP echo.
-  {
+  if (absl::GetFlag(FLAGS_udp_echo)) {
     Waiter w;
     UdpEcho echo;
     echo.waiter = &w;
@@ -429,7 +486,32 @@ int main(int argc, char** argv) {
            "http after idle", index2.substr(0, 40));
   }
 
-  // Close: the gateway sees our DELETE.
+  // 8. The gateway ends the session: the client comes back by itself.
+  if (!absl::GetFlag(FLAGS_kick_cmd).empty()) {
+    const int before = connections.load();
+    int rc = std::system(absl::GetFlag(FLAGS_kick_cmd).c_str());
+    absl::Time limit = absl::Now() + absl::Seconds(60);
+    while (connections.load() == before && absl::Now() < limit) {
+      Waiter nap;
+      nap.Wait(absl::Milliseconds(100));
+    }
+    Result(rc == 0 && connections.load() > before, "reconnect after kick",
+           absl::StrCat("kick command exit ", rc, ", connections ", before,
+                        " -> ", connections.load()));
+    std::string index3;
+    bool fetched = http("/", &index3, nullptr, nullptr);
+    Result(fetched && index3.find(absl::GetFlag(FLAGS_index_text)) !=
+                          std::string::npos,
+           "http after reconnect", index3.substr(0, 40));
+    run([&] {
+      for (const auto& [k, v] : session->Counters())
+        if (k.rfind("session_", 0) == 0)
+          std::fprintf(stderr, "  %s %llu\n", k.c_str(),
+                       static_cast<unsigned long long>(v));
+    });
+  }
+
+  // Close: the gateway sees our DELETE / DISCONNECT.
   run([&] { session->Close("test done"); });
   Waiter closed;
   closed.Wait(absl::Milliseconds(300));
