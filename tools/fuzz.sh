@@ -33,6 +33,7 @@ all=(
   //sdk/tunnel/tls/fuzz:http_response_fuzzer
   //sdk/tunnel/tls/fuzz:auth_xml_fuzzer
   //sdk/tunnel/tls/fuzz:dtls_engine_fuzzer
+  //sdk/gateway/tls/fuzz:anyconnect_request_fuzzer
 )
 targets=("${@:-${all[@]}}")
 [ $# -eq 0 ] && targets=("${all[@]}")

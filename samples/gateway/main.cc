@@ -10,6 +10,17 @@
 //   gateway ... [--dns_record=app.test=10.99.0.80,app.test=fd99::80,...]
 //           [--dns_ttl=60]
 //   gateway --write_profile=client.json [--profile_gateway=127.0.0.1:4500]
+//   gateway ... --tls_listen=127.0.0.1:4443 --tls_cert=cert.pem
+//           --tls_key=key.pem --tls_users=users.txt [--tls_user=alice:pw]
+//           [--tls_pool=10.99.101.0/24] [--tls_default_domain=vpn.test]
+//   gateway --hash_password=alice [--hash_groups=users,ops]
+//           [--hash_iterations=100000]  < password
+//
+// With --tls_listen the gateway also serves the AnyConnect protocol
+// (ocserv-compatible; openconnect --protocol=anyconnect logs in with a user
+// and password from --tls_users / --tls_user). --hash_password reads a
+// password from the first line of standard input and prints the user file
+// line for it (user:groups:$pbkdf2-sha256$ITERATIONS$SALT$HASH).
 //
 // Manually keyed clients (--client) and IKE clients can be served together.
 // With --dns_record the gateway also runs an authoritative DNS server (UDP
@@ -43,6 +54,7 @@
 #include "sdk/event/uv_loop.h"
 #include "sdk/gateway/gateway.h"
 #include "sdk/gateway/services/dns_service.h"
+#include "sdk/gateway/tls/password_file.h"
 #include "sdk/tunnel/ipsec/profile.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:4500",
@@ -102,6 +114,42 @@ ABSL_FLAG(int, max_connections, 512,
           "reset)");
 ABSL_FLAG(bool, stop_on_stdin_eof, false,
           "also stop when standard input ends (for tests)");
+ABSL_FLAG(std::string, tls_listen, "",
+          "TCP address for the AnyConnect (TLS) server, e.g. 127.0.0.1:4443; "
+          "empty: none");
+ABSL_FLAG(std::string, tls_cert, "", "TLS server certificate chain (PEM)");
+ABSL_FLAG(std::string, tls_key, "", "TLS server private key (PEM)");
+ABSL_FLAG(std::string, tls_users, "",
+          "TLS user file: user:groups:$pbkdf2-sha256$ITER$SALT$HASH lines "
+          "(make them with --hash_password)");
+ABSL_FLAG(std::vector<std::string>, tls_user, {},
+          "TLS users as user:password (hashed at startup; for tests and "
+          "demos)");
+ABSL_FLAG(std::string, tls_pool, "10.99.101.0/24",
+          "IPv4 addresses for TLS clients (inside --ipv4's prefix, apart from "
+          "--pool)");
+ABSL_FLAG(std::string, tls_pool6, "",
+          "IPv6 addresses for TLS clients, e.g. fd99::101:0/112 (empty: none)");
+ABSL_FLAG(std::string, tls_default_domain, "",
+          "X-CSTP-Default-Domain pushed to TLS clients (empty: none)");
+ABSL_FLAG(bool, dtls, false, "offer DTLS to TLS clients (not supported yet)");
+ABSL_FLAG(absl::Duration, tls_dpd, absl::Seconds(30),
+          "X-CSTP-DPD pushed to TLS clients (0: off)");
+ABSL_FLAG(absl::Duration, tls_keepalive, absl::Seconds(20),
+          "X-CSTP-Keepalive pushed to TLS clients (0: off)");
+ABSL_FLAG(absl::Duration, tls_cookie_lifetime, absl::Minutes(5),
+          "how long a TLS session and its address outlive a dropped "
+          "connection");
+ABSL_FLAG(absl::Duration, tls_idle_timeout, absl::ZeroDuration(),
+          "close a TLS tunnel after this long without a frame (0: 3 x "
+          "max(dpd, keepalive), at least 30s)");
+ABSL_FLAG(std::string, hash_password, "",
+          "print the TLS user file line for this user, the password read "
+          "from standard input; exit");
+ABSL_FLAG(std::vector<std::string>, hash_groups, {},
+          "with --hash_password: the user's groups");
+ABSL_FLAG(int, hash_iterations, 100000,
+          "with --hash_password: PBKDF2 iterations");
 ABSL_FLAG(std::string, write_profile, "",
           "write a new client profile with random keys to this file, exit");
 ABSL_FLAG(std::string, profile_gateway, "127.0.0.1:4500",
@@ -182,6 +230,28 @@ int WriteProfile(const std::string& path) {
   return 0;
 }
 
+// --hash_password: one line of standard input (without its line end) is
+// the password.
+int HashPassword(const std::string& user) {
+  std::string password;
+  int ch;
+  while ((ch = std::getchar()) != EOF && ch != '\n') {
+    password.push_back(static_cast<char>(ch));
+  }
+  if (!password.empty() && password.back() == '\r') password.pop_back();
+  if (password.empty()) return Fail("--hash_password: no password on stdin");
+  const int iterations = absl::GetFlag(FLAGS_hash_iterations);
+  if (iterations < 1) return Fail("--hash_iterations: must be positive");
+  auto line = gateway::tls::HashPasswordLine(
+      user, absl::GetFlag(FLAGS_hash_groups), password,
+      static_cast<uint32_t>(iterations));
+  if (!line.ok()) {
+    return Fail(absl::StrCat("--hash_password: ", line.status().message()));
+  }
+  std::printf("%s\n", line->c_str());
+  return 0;
+}
+
 // Set from the loop thread, awaited by main.
 class StopSignal {
  public:
@@ -218,6 +288,9 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   if (!absl::GetFlag(FLAGS_write_profile).empty()) {
     return WriteProfile(absl::GetFlag(FLAGS_write_profile));
+  }
+  if (!absl::GetFlag(FLAGS_hash_password).empty()) {
+    return HashPassword(absl::GetFlag(FLAGS_hash_password));
   }
   auto config = gateway::GatewayConfigFromFlags(
       absl::GetFlag(FLAGS_listen), absl::GetFlag(FLAGS_client),
@@ -262,7 +335,24 @@ int main(int argc, char** argv) {
   if (!dns_records->empty() && config->ike.dns.empty()) {
     config->ike.dns.push_back(config->ipv4);
   }
-  if (config->clients.empty() && !ike.ike) {
+  gateway::TlsFlags tls;
+  tls.tls_listen = absl::GetFlag(FLAGS_tls_listen);
+  tls.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  tls.tls_key = absl::GetFlag(FLAGS_tls_key);
+  tls.tls_users = absl::GetFlag(FLAGS_tls_users);
+  tls.tls_user = absl::GetFlag(FLAGS_tls_user);
+  tls.tls_pool = absl::GetFlag(FLAGS_tls_pool);
+  tls.tls_pool6 = absl::GetFlag(FLAGS_tls_pool6);
+  tls.tls_default_domain = absl::GetFlag(FLAGS_tls_default_domain);
+  tls.dtls = absl::GetFlag(FLAGS_dtls);
+  tls.tls_dpd = absl::GetFlag(FLAGS_tls_dpd);
+  tls.tls_keepalive = absl::GetFlag(FLAGS_tls_keepalive);
+  tls.tls_cookie_lifetime = absl::GetFlag(FLAGS_tls_cookie_lifetime);
+  tls.tls_idle_timeout = absl::GetFlag(FLAGS_tls_idle_timeout);
+  if (absl::Status s = gateway::ApplyTlsFlags(tls, &*config); !s.ok()) {
+    return Fail(std::string(s.message()));
+  }
+  if (config->clients.empty() && !ike.ike && !config->tls.enabled) {
     Log("no --client profiles and no --ike: nobody can connect yet");
   }
   config->log = Log;
@@ -335,6 +425,11 @@ int main(int argc, char** argv) {
                          : absl::StrCat(", DNS on port 53 with ",
                                         dns_records->size(), " record(s) and ",
                                         gateway::kGatewayDnsName),
+                     gw->tls_address()
+                         ? absl::StrCat(", TLS (AnyConnect) on ",
+                                        gw->tls_address()->ToString(),
+                                        " pool ", tls.tls_pool)
+                         : "",
                      ike.ike ? absl::StrCat(", IKE pool ",
                                             ike.pool.empty() ? "-" : ike.pool,
                                             ike.pool6.empty()

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <fstream>
 #include <sstream>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -137,6 +138,7 @@ Gateway::~Gateway() {
   forwards_.clear();
   services_.reset();
   interface_.reset();
+  tls_.reset();
   by_address_.clear();
   clients_.clear();
   ike_socket_.reset();
@@ -151,7 +153,8 @@ size_t Gateway::ike_clients() const {
 
 std::string Gateway::OwnerOf(const IpAddress& ip) const {
   auto it = by_address_.find(ip);
-  return it == by_address_.end() ? std::string() : it->second->name;
+  if (it != by_address_.end()) return it->second->name;
+  return tls_ ? tls_->OwnerOf(ip) : std::string();
 }
 
 absl::Status Gateway::Init() {
@@ -264,7 +267,84 @@ absl::Status Gateway::Init() {
     if (!forward.ok()) return forward.status();
     forwards_.push_back(*std::move(forward));
   }
+  if (c.tls.enabled) return InitTls();
   return absl::OkStatus();
+}
+
+namespace {
+bool Overlap(const ipsec::IpPrefix& a, const ipsec::IpPrefix& b) {
+  return a.address.is_v4() == b.address.is_v4() &&
+         a.address.InPrefix(b.address, std::min(a.length, b.length));
+}
+}  // namespace
+
+absl::Status Gateway::InitTls() {
+  const GatewayConfig& c = config_;
+  const GatewayTlsConfig& t = c.tls;
+  if (t.users == nullptr) {
+    return absl::InvalidArgumentError("tls: needs users (a user file)");
+  }
+  if (t.dtls) {
+    return absl::InvalidArgumentError("tls: DTLS is not supported yet");
+  }
+  if (!t.pool4.address.is_v4() || t.pool4.length < c.ipv4_prefix_len ||
+      !t.pool4.address.InPrefix(c.ipv4, c.ipv4_prefix_len)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tls pool ", t.pool4.ToString(), ": not inside the gateway's ",
+        c.ipv4.ToString(), "/", c.ipv4_prefix_len));
+  }
+  if (c.ike.enabled && c.ike.pool4 && Overlap(t.pool4, *c.ike.pool4)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tls pool ", t.pool4.ToString(), " overlaps the IKE pool ",
+                     c.ike.pool4->ToString()));
+  }
+  if (t.pool6) {
+    if (!c.ipv6 || !t.pool6->address.is_v6() || t.pool6->length < 64 ||
+        !t.pool6->address.InPrefix(*c.ipv6, 64)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tls pool6 ", t.pool6->ToString(), ": not inside the gateway's "
+          "IPv6 /64"));
+    }
+    if (c.ike.enabled && c.ike.pool6 && Overlap(*t.pool6, *c.ike.pool6)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tls pool6 ", t.pool6->ToString(),
+                       " overlaps the IKE pool6 ", c.ike.pool6->ToString()));
+    }
+  }
+  tls::TlsServerConfig server;
+  server.listen = t.listen;
+  server.cert_pem = t.cert_pem;
+  server.key_pem = t.key_pem;
+  server.idle_timeout = t.idle_timeout;
+  tls::AnyConnectServerConfig& a = server.anyconnect;
+  a.users = t.users;
+  a.pool4 = t.pool4;
+  a.pool6 = t.pool6;
+  a.reserved.push_back(c.ipv4);
+  if (c.ipv6) a.reserved.push_back(*c.ipv6);
+  for (const auto& [ip, owner] : by_address_) a.reserved.push_back(ip);
+  a.networks = {ipsec::IpPrefix{c.ipv4, c.ipv4_prefix_len}};
+  if (c.ipv6) a.networks.push_back(ipsec::IpPrefix{*c.ipv6, 64});
+  a.dns = t.dns.empty() ? c.ike.dns : t.dns;
+  a.default_domain = t.default_domain;
+  a.mtu = c.mtu;
+  a.dpd_seconds = t.dpd_seconds;
+  a.keepalive_seconds = t.keepalive_seconds;
+  a.cookie_lifetime = t.cookie_lifetime;
+  a.max_failures = t.max_failures;
+  a.lockout = t.lockout;
+  auto started = tls::TlsServer::Start(loop_, &tls_delegate_, std::move(server));
+  if (!started.ok()) return started.status();
+  tls_ = *std::move(started);
+  return absl::OkStatus();
+}
+
+void Gateway::TlsDelegate::OnTunnelPacket(absl::Span<const uint8_t> packet) {
+  if (gateway_->receiver_ != nullptr) gateway_->receiver_->OnPacket(packet);
+}
+
+void Gateway::TlsDelegate::OnTunnelLog(const std::string& line) {
+  gateway_->Log(line);
 }
 
 absl::Status Gateway::InitIke() {
@@ -402,7 +482,11 @@ void Gateway::SendPacket(
   }
   auto it = by_address_.find(destination);
   if (it == by_address_.end()) {
-    counters_.tx_no_client++;
+    // A TLS client's, or nobody's. The TLS server counts its own drops.
+    if (tls_ == nullptr || tls_->SendPacket(destination, fragments) ==
+                               tls::TlsServer::SendResult::kNoTunnel) {
+      counters_.tx_no_client++;
+    }
     return;
   }
   Client* client = it->second;
@@ -870,6 +954,7 @@ std::string Gateway::StatusText() const {
   } else if (g.ike_disabled != 0) {
     absl::StrAppend(&out, "  ike_disabled ", g.ike_disabled, "\n");
   }
+  if (tls_) absl::StrAppend(&out, "\n", tls_->StatusText());
   // Service counters that moved (one "name value" per line).
   absl::StrAppend(&out, "\nservices\n");
   for (absl::string_view line :
@@ -1072,6 +1157,115 @@ absl::Status ApplyIkeFlags(const IkeFlags& flags, GatewayConfig* config) {
     }
     k.dns.push_back(*ip);
   }
+  return absl::OkStatus();
+}
+
+absl::Status ApplyTlsFlags(const TlsFlags& flags, GatewayConfig* config) {
+  GatewayTlsConfig& t = config->tls;
+  t.enabled = !flags.tls_listen.empty();
+  if (!t.enabled) {
+    if (!flags.tls_cert.empty() || !flags.tls_users.empty() ||
+        !flags.tls_user.empty() || flags.dtls) {
+      return absl::InvalidArgumentError(
+          "--tls_cert, --tls_users, --tls_user and --dtls need --tls_listen");
+    }
+    return absl::OkStatus();
+  }
+  auto address = SocketAddress::Parse(flags.tls_listen);
+  if (!address.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--tls_listen: not an address:port: \"", flags.tls_listen, "\""));
+  }
+  t.listen = *address;
+  if (flags.tls_cert.empty() || flags.tls_key.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls_listen needs --tls_cert and --tls_key (PEM files)");
+  }
+  for (const auto& [flag, path, out] :
+       {std::make_tuple("--tls_cert", flags.tls_cert, &t.cert_pem),
+        std::make_tuple("--tls_key", flags.tls_key, &t.key_pem)}) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (!in) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(flag, " ", path, ": cannot read"));
+    }
+    *out = text.str();
+  }
+  auto users = std::make_shared<tls::PasswordFile>();
+  if (!flags.tls_users.empty()) {
+    auto loaded = tls::PasswordFile::Load(flags.tls_users);
+    if (!loaded.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--tls_users: ", loaded.status().message()));
+    }
+    *users = *std::move(loaded);
+  }
+  for (const std::string& spec : flags.tls_user) {
+    const size_t colon = spec.find(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == spec.size()) {
+      return absl::InvalidArgumentError(
+          "--tls_user: expected user:password");
+    }
+    auto entry = tls::MakePasswordEntry(spec.substr(0, colon), {},
+                                        spec.substr(colon + 1));
+    absl::Status added = entry.status();
+    if (added.ok()) added = users->Add(*std::move(entry));
+    if (!added.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--tls_user: ", added.message()));
+    }
+  }
+  if (users->size() == 0) {
+    return absl::InvalidArgumentError(
+        "--tls_listen needs users: --tls_users=FILE or --tls_user=user:pw");
+  }
+  t.users = users;
+  auto pool = ipsec::ParseIpPrefix(flags.tls_pool);
+  if (!pool.ok() || !pool->address.is_v4() ||
+      !absl::StrContains(flags.tls_pool, '/')) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--tls_pool: not an IPv4 prefix such as 10.99.101.0/24: \"",
+        flags.tls_pool, "\""));
+  }
+  t.pool4 = *pool;
+  t.pool6.reset();
+  if (!flags.tls_pool6.empty()) {
+    auto prefix = ipsec::ParseIpPrefix(flags.tls_pool6);
+    if (!prefix.ok() || !prefix->address.is_v6() ||
+        !absl::StrContains(flags.tls_pool6, '/')) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--tls_pool6: not an IPv6 prefix such as fd99::101:0/112: \"",
+          flags.tls_pool6, "\""));
+    }
+    t.pool6 = *prefix;
+  }
+  t.default_domain = flags.tls_default_domain;
+  t.dtls = flags.dtls;
+  if (t.dtls) {
+    return absl::InvalidArgumentError("--dtls: not supported yet");
+  }
+  for (const auto& [name, value, out] :
+       {std::make_tuple("--tls_dpd", flags.tls_dpd, &t.dpd_seconds),
+        std::make_tuple("--tls_keepalive", flags.tls_keepalive,
+                        &t.keepalive_seconds)}) {
+    if (value < absl::ZeroDuration() || value > absl::Hours(24)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, ": must be 0 (off) to 24h"));
+    }
+    *out = static_cast<int>(absl::ToInt64Seconds(value));
+  }
+  if (flags.tls_cookie_lifetime < absl::Seconds(1)) {
+    return absl::InvalidArgumentError(
+        "--tls_cookie_lifetime: must be at least 1s");
+  }
+  t.cookie_lifetime = flags.tls_cookie_lifetime;
+  if (flags.tls_idle_timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "--tls_idle_timeout: must not be negative (0: automatic)");
+  }
+  t.idle_timeout = flags.tls_idle_timeout;
   return absl::OkStatus();
 }
 

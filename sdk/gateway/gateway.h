@@ -14,6 +14,11 @@
 // Sockets: `listen` carries ESP in UDP and IKE behind the non-ESP marker
 // (RFC 3948, the NAT-T port 4500); `ike.ike_listen`, if set, plain IKE
 // (port 500), from which initiators float to `listen` (RFC 7296 2.23).
+//
+// With `tls.enabled` the gateway also serves the AnyConnect protocol
+// (ocserv-compatible: XML login with a user file, CONNECT, CSTP framing;
+// sdk/gateway/tls/) on a TCP port: those clients get addresses from
+// `tls.pool4`/`tls.pool6` and their packets go into the same netstack.
 #ifndef STOWAWAY_SDK_GATEWAY_GATEWAY_H_
 #define STOWAWAY_SDK_GATEWAY_GATEWAY_H_
 
@@ -37,6 +42,8 @@
 #include "sdk/gateway/cookie.h"
 #include "sdk/gateway/services/port_forward.h"
 #include "sdk/gateway/services/services.h"
+#include "sdk/gateway/tls/password_file.h"
+#include "sdk/gateway/tls/tls_server.h"
 #include "sdk/tunnel/ipsec/esp_peer.h"
 #include "sdk/tunnel/ipsec/ike/negotiation/negotiation.h"
 #include "sdk/tunnel/ipsec/ike/sa/credentials.h"
@@ -81,6 +88,33 @@ struct GatewayIkeConfig {
   static ike::IdPayload DefaultLocalId();
 };
 
+// The AnyConnect (TLS) server's settings.
+struct GatewayTlsConfig {
+  bool enabled = false;
+  // TCP address (port 0 picks a free port).
+  SocketAddress listen = SocketAddress(IpAddress::V4(127, 0, 0, 1), 4443);
+  std::string cert_pem;  // Chain, leaf first.
+  std::string key_pem;
+  std::shared_ptr<const tls::PasswordFile> users;  // Required when enabled.
+  // Virtual addresses for TLS clients: inside the gateway's prefixes, not
+  // overlapping the IKE pools.
+  ipsec::IpPrefix pool4{IpAddress::V4(10, 99, 101, 0), 24};
+  absl::optional<ipsec::IpPrefix> pool6;
+  // X-CSTP-DNS; empty: the IKE responder's `dns`.
+  std::vector<IpAddress> dns;
+  std::string default_domain;
+  // DTLS is not served yet: must stay false.
+  bool dtls = false;
+  int dpd_seconds = 30;
+  int keepalive_seconds = 20;
+  // How long a session (cookie and address) outlives a dropped connection.
+  absl::Duration cookie_lifetime = absl::Minutes(5);
+  // Zero: 3 x max(dpd, keepalive), at least 30 s.
+  absl::Duration idle_timeout = absl::ZeroDuration();
+  int max_failures = 5;
+  absl::Duration lockout = absl::Minutes(1);
+};
+
 struct GatewayConfig {
   // UDP address for ESP-in-UDP (and later IKE). Port 0 picks a free port.
   SocketAddress listen = SocketAddress(IpAddress::V4(127, 0, 0, 1), 4500);
@@ -95,6 +129,7 @@ struct GatewayConfig {
   ServicesConfig services;  // addresses filled from ipv4/ipv6 when empty
   std::vector<ForwardSpec> forwards;
   GatewayIkeConfig ike;
+  GatewayTlsConfig tls;
   // One line per client event. Runs on the loop thread.
   absl::AnyInvocable<void(const std::string&)> log;
 };
@@ -142,6 +177,11 @@ class Gateway : private event::UdpSocket::Delegate, private netstack::Link {
   SocketAddress local_address() const { return local_; }
   // The plain IKE socket's address, if there is one.
   absl::optional<SocketAddress> ike_address() const { return ike_local_; }
+  // The TLS (AnyConnect) server, if enabled.
+  const tls::TlsServer* tls_server() const { return tls_.get(); }
+  absl::optional<SocketAddress> tls_address() const {
+    return tls_ ? absl::make_optional(tls_->local_address()) : absl::nullopt;
+  }
   // IKE clients (half-open ones included) and half-open ones alone.
   size_t ike_clients() const;
   int half_open() const { return half_open_; }
@@ -176,10 +216,21 @@ class Gateway : private event::UdpSocket::Delegate, private netstack::Link {
   struct InitKeyHash {
     size_t operator()(const InitKey& k) const;
   };
+  // Receives the TLS server's tunnel packets and log lines.
+  class TlsDelegate : public tls::TlsServer::Delegate {
+   public:
+    explicit TlsDelegate(Gateway* gateway) : gateway_(gateway) {}
+    void OnTunnelPacket(absl::Span<const uint8_t> packet) override;
+    void OnTunnelLog(const std::string& line) override;
+
+   private:
+    Gateway* const gateway_;  // Not owned.
+  };
 
   Gateway(event::UvLoop* loop, netstack::Stack* stack, GatewayConfig config);
   absl::Status Init();
   absl::Status InitIke();
+  absl::Status InitTls();
   void Log(const std::string& line);
 
   // event::UdpSocket::Delegate: the NAT-T socket.
@@ -250,6 +301,8 @@ class Gateway : private event::UdpSocket::Delegate, private netstack::Link {
   std::unique_ptr<netstack::Interface> interface_;
   std::unique_ptr<Services> services_;
   std::vector<std::unique_ptr<PortForward>> forwards_;
+  TlsDelegate tls_delegate_{this};
+  std::unique_ptr<tls::TlsServer> tls_;
   std::vector<uint8_t> buffer_;  // Sealing and opening scratch.
   GatewayCounters counters_;
 };
@@ -288,6 +341,29 @@ struct IkeFlags {
 // gateway authenticates with its certificate (else the PSK); clients may
 // authenticate with the PSK or with a certificate issued by --ca.
 absl::Status ApplyIkeFlags(const IkeFlags& flags, GatewayConfig* config);
+
+// The TLS (AnyConnect) server's flags as the sample takes them.
+struct TlsFlags {
+  std::string tls_listen;  // "" = no TLS server.
+  std::string tls_cert;    // PEM files.
+  std::string tls_key;
+  std::string tls_users;   // User file (sdk/gateway/tls/password_file.h).
+  // "user:password" entries (hashed at startup), for tests and demos.
+  std::vector<std::string> tls_user;
+  std::string tls_pool = "10.99.101.0/24";
+  std::string tls_pool6;  // "" = none.
+  std::string tls_default_domain;
+  bool dtls = false;
+  absl::Duration tls_dpd = absl::Seconds(30);
+  absl::Duration tls_keepalive = absl::Seconds(20);
+  absl::Duration tls_cookie_lifetime = absl::Minutes(5);
+  absl::Duration tls_idle_timeout = absl::ZeroDuration();
+};
+
+// Fills config->tls from `flags` (reading the certificate, key and user
+// files). InvalidArgument naming the flag or file. TLS clients get the IKE
+// responder's DNS servers (config->ike.dns): apply the IKE flags first.
+absl::Status ApplyTlsFlags(const TlsFlags& flags, GatewayConfig* config);
 
 }  // namespace stow::gateway
 
