@@ -2,7 +2,8 @@
 # Sets up the machine, builds, and runs every test: the whole suite, then the
 # unit suites under ASan+UBSan... and TSan for code that crosses threads.
 # Then every fuzz target briefly, and the interop checks against a real
-# strongSwan (tests/interop/strongswan.sh). Ends with one line
+# strongSwan (tests/interop/strongswan.sh) and a real ocserv and openconnect
+# (tests/interop/ocserv.sh). Ends with one line
 # "N passed, N failed, N skipped" (test cases, summed over the runs) and
 # exits non-zero on any failure.
 set -uo pipefail
@@ -69,17 +70,22 @@ total_failed=$((total_failed + ff))
 
 # The SDK and our gateway against a real strongSwan, in network namespaces
 # (as root; skipped, and counted as such, otherwise). Each check is a test.
-echo "=== tests/interop/strongswan.sh"
-interop_out=$("$root/tests/interop/strongswan.sh")
-echo "$interop_out"
-ip_=$(grep -c '^PASS' <<<"$interop_out")
-if_=$(grep -c '^FAIL' <<<"$interop_out")
-is_=$(grep -c '^SKIP' <<<"$interop_out")
-if ! grep -q '^interop: ' <<<"$interop_out"; then if_=$((if_ + 1)); fi
-echo "--- interop: $ip_ passed, $if_ failed, $is_ skipped"
-total_passed=$((total_passed + ip_))
-total_failed=$((total_failed + if_))
-total_skipped=$((total_skipped + is_))
+# Then the SDK against ocserv (TLS and DTLS) and openconnect against our
+# gateway's TLS side.
+for suite in strongswan:interop ocserv:interop-ocserv; do
+  script=${suite%%:*} summary=${suite#*:}
+  echo "=== tests/interop/$script.sh"
+  interop_out=$("$root/tests/interop/$script.sh")
+  echo "$interop_out"
+  ip_=$(grep -c '^PASS' <<<"$interop_out")
+  if_=$(grep -c '^FAIL' <<<"$interop_out")
+  is_=$(grep -c '^SKIP' <<<"$interop_out")
+  if ! grep -q "^$summary: " <<<"$interop_out"; then if_=$((if_ + 1)); fi
+  echo "--- $summary: $ip_ passed, $if_ failed, $is_ skipped"
+  total_passed=$((total_passed + ip_))
+  total_failed=$((total_failed + if_))
+  total_skipped=$((total_skipped + is_))
+done
 total_failed=$((total_failed + infra_failed))
 echo "${total_passed} passed, ${total_failed} failed, ${total_skipped} skipped"
 [ "$total_failed" -eq 0 ]

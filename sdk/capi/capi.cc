@@ -29,6 +29,7 @@
 #include "netstack/udp.h"
 #include "sdk/dns/resolver.h"
 #include "sdk/engine/ike_session.h"
+#include "sdk/engine/tls_session.h"
 #include "sdk/event/uv_loop.h"
 #include "sdk/include/stowaway/stowaway.h"
 #include "sdk/proxy/dialer.h"
@@ -36,6 +37,7 @@
 #include "sdk/proxy/forward.h"
 #include "sdk/proxy/proxy_server.h"
 #include "sdk/tunnel/ipsec/ike_profile.h"
+#include "sdk/tunnel/tls/tls_profile.h"
 
 // The opaque handle types are never defined: handles are numbers.
 namespace stow::capi {
@@ -411,9 +413,16 @@ std::string ProfileError(absl::string_view json, absl::string_view message) {
 
 class Session : public Object {
  public:
-  Session(Engine* engine, uintptr_t id, ipsec::IkeProfile profile,
+  // Exactly one of the two profiles, by the JSON's "transport".
+  Session(Engine* engine, uintptr_t id,
+          absl::optional<ipsec::IkeProfile> ike_profile,
+          absl::optional<tunnel::tls::TlsProfile> tls_profile,
           const stow_session_callbacks& callbacks)
-      : Object(engine, id), profile_(std::move(profile)), cb_(callbacks) {}
+      : Object(engine, id),
+        ike_profile_(std::move(ike_profile)),
+        tls_profile_(std::move(tls_profile)),
+        name_(ike_profile_ ? ike_profile_->name : tls_profile_->name),
+        cb_(callbacks) {}
   ~Session() override {
     // Children keep their handles; their netstack objects must go before
     // the interface does.
@@ -434,15 +443,22 @@ class Session : public Object {
     }
     const uintptr_t id = id_;
     Engine* engine = engine_;
-    auto ike = engine::IkeSession::Start(
-        engine_->loop(), engine_->stack(), profile_,
-        [engine, id](const engine::SessionEvent& event) {
-          auto* self = engine->Find<Session>(reinterpret_cast<void*>(id),
-                                             Kind::kSession);
-          if (self != nullptr) self->OnEvent(event);
-        });
-    if (!ike.ok()) return FromStatus(ike.status());
-    ike_ = *std::move(ike);
+    auto on_event = [engine, id](const engine::SessionEvent& event) {
+      auto* self =
+          engine->Find<Session>(reinterpret_cast<void*>(id), Kind::kSession);
+      if (self != nullptr) self->OnEvent(event);
+    };
+    if (ike_profile_) {
+      auto ike = engine::IkeSession::Start(engine_->loop(), engine_->stack(),
+                                           *ike_profile_, on_event);
+      if (!ike.ok()) return FromStatus(ike.status());
+      ike_ = *std::move(ike);
+    } else {
+      auto tls = engine::TlsSession::Start(engine_->loop(), engine_->stack(),
+                                           *tls_profile_, on_event);
+      if (!tls.ok()) return FromStatus(tls.status());
+      ike_ = *std::move(tls);
+    }
     state_ = STOW_SESSION_CONNECTING;
     return Ok();
   }
@@ -460,7 +476,7 @@ class Session : public Object {
   }
 
   int32_t state() const { return state_; }
-  const engine::IkeSession* ike() const { return ike_.get(); }
+  const engine::Session* ike() const { return ike_.get(); }
   dns::Resolver* resolver() const { return resolver_.get(); }
   // Dials through the tunnel (names through the session's DNS servers, if
   // any). Exists once connected.
@@ -631,7 +647,7 @@ class Session : public Object {
   void OnEvent(const engine::SessionEvent& event) {
     using K = engine::SessionEvent::Kind;
     engine_->Log(event.kind == K::kInfo ? STOW_LOG_DEBUG : STOW_LOG_INFO,
-                 absl::StrCat("session ", profile_.name, ": ",
+                 absl::StrCat("session ", name_, ": ",
                               engine::SessionEventKindName(event.kind), ": ",
                               event.detail));
     if (terminal_) return;
@@ -644,7 +660,7 @@ class Session : public Object {
         if (!ike_->dns_servers().empty()) {
           if (resolver_ == nullptr) {
             dns::ResolverOptions options;
-            options.search_domains = profile_.dns_search;
+            options.search_domains = ike_->dns_search();
             resolver_ = std::make_unique<dns::Resolver>(
                 engine_->stack(), ike_->dns_servers(), options);
           } else {
@@ -765,9 +781,12 @@ class Session : public Object {
   }
 
  private:
-  ipsec::IkeProfile profile_;
+  const absl::optional<ipsec::IkeProfile> ike_profile_;
+  const absl::optional<tunnel::tls::TlsProfile> tls_profile_;
+  const std::string name_;
   const stow_session_callbacks cb_;
-  std::unique_ptr<engine::IkeSession> ike_;
+  // The session, IKE or TLS.
+  std::unique_ptr<engine::Session> ike_;
   std::unique_ptr<dns::Resolver> resolver_;
   std::unique_ptr<proxy::DnsNameResolver> name_resolver_;
   std::unique_ptr<proxy::NetstackDialer> dialer_;
@@ -1348,17 +1367,30 @@ stow_status stow_session_create(stow_engine* engine, const char* profile_json,
   }
   *out_session = nullptr;
   const std::string json(profile_json, profile_json_len);
-  auto profile = stow::ipsec::ParseIkeProfile(json);
-  if (!profile.ok()) {
-    return Finish(Fail(STOW_ERR_BAD_PROFILE,
-                       ProfileError(json, profile.status().message())));
+  absl::optional<stow::ipsec::IkeProfile> ike_profile;
+  absl::optional<stow::tunnel::tls::TlsProfile> tls_profile;
+  auto transport = stow::tunnel::tls::ProfileTransport(json);
+  absl::Status parsed = transport.status();
+  if (transport.ok() && *transport == "tls") {
+    auto profile = stow::tunnel::tls::ParseTlsProfile(json);
+    parsed = profile.status();
+    if (profile.ok()) tls_profile = *std::move(profile);
+  } else if (transport.ok()) {
+    auto profile = stow::ipsec::ParseIkeProfile(json);
+    parsed = profile.status();
+    if (profile.ok()) ike_profile = *std::move(profile);
+  }
+  if (!parsed.ok()) {
+    return Finish(
+        Fail(STOW_ERR_BAD_PROFILE, ProfileError(json, parsed.message())));
   }
   const stow_session_callbacks cb = CopyCallbacks(callbacks);
   return Call([&](Engine& e) {
     Result r = CheckEngine(e, engine);
     if (r.status != STOW_OK) return r;
     const uintptr_t id = e.NewId(Kind::kSession);
-    e.Add(std::make_unique<Session>(&e, id, *std::move(profile), cb));
+    e.Add(std::make_unique<Session>(&e, id, std::move(ike_profile),
+                                    std::move(tls_profile), cb));
     *out_session = reinterpret_cast<stow_session*>(id);
     return Ok();
   });

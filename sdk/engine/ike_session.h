@@ -88,7 +88,7 @@ class IkeSession : public Session, private ipsec::IkeTunnel::Delegate {
     return tunnel_->profile().dns_search;
   }
   // The wait before the next attempt (after kReconnecting).
-  absl::Duration next_backoff() const { return backoff_; }
+  absl::Duration next_backoff() const override { return backoff_; }
   // The tunnel's, the interface's and the session's counters.
   tunnel::CounterList Counters() const override;
 

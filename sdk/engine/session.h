@@ -11,6 +11,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "absl/types/optional.h"
 #include "netstack/stack.h"
 #include "sdk/base/ip_address.h"
@@ -57,6 +58,8 @@ class Session {
   // Search domains for names resolved through dns_servers().
   virtual const std::vector<std::string>& dns_search() const = 0;
   virtual tunnel::CounterList Counters() const = 0;
+  // The wait before the next attempt (after kReconnecting).
+  virtual absl::Duration next_backoff() const = 0;
 };
 
 // Delivers session events on a later turn of the loop, in order, and

@@ -60,7 +60,7 @@ class TlsSession : public Session, private tunnel::tls::TlsTunnel::Delegate {
   const std::vector<std::string>& dns_search() const override {
     return dns_search_;
   }
-  absl::Duration next_backoff() const { return backoff_; }
+  absl::Duration next_backoff() const override { return backoff_; }
   tunnel::CounterList Counters() const override;
 
  private:

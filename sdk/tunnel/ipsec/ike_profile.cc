@@ -164,9 +164,16 @@ absl::StatusOr<IkeProfile> ParseIkeProfile(absl::string_view json,
           root, "",
           {"name", "gateway", "local_id", "remote_id", "auth", "ike_proposals",
            "esp_proposals", "request", "remote_ts", "mtu", "timers",
-           "reconnect", "log_secrets", "dns_search"});
+           "reconnect", "log_secrets", "dns_search", "transport"});
       !s.ok()) {
     return s;
+  }
+  if (auto it = root.find("transport"); it != root.end()) {
+    auto t = StringValue(*it, "transport");
+    if (!t.ok()) return t.status();
+    if (*t != "ipsec") {
+      return FieldError("transport", "must be \"ipsec\" in an IKE profile");
+    }
   }
   IkeProfile out;
   ike::IkeConfig& ike = out.ike;

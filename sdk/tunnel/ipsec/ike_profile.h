@@ -5,6 +5,7 @@
 //
 //   {
 //     "name": "office",
+//     "transport": "ipsec",                  (optional; "tls": tls_profile.h)
 //     "gateway": "172.29.1.1:500",
 //     "local_id": "client-psk@ssw.test",
 //     "remote_id": "fqdn:gw.ssw.test",

@@ -39,6 +39,10 @@ event::TcpSocket::Delegate* Ignoring() {
   return delegate;
 }
 
+// RFC 5705 exporter label of the PSK-NEGOTIATE key (32 bytes, no context).
+constexpr char kDtlsPskLabel[] = "EXPORTER-openconnect-psk";
+constexpr int kDtlsSocketBuffer = 4 << 20;
+
 }  // namespace
 
 TlsTunnel::TlsTunnel(event::UvLoop* loop, TlsProfile profile,
@@ -64,8 +68,14 @@ TlsTunnel::TlsTunnel(event::UvLoop* loop, TlsProfile profile,
     flush_posted_ = false;
     Flush();
   });
+  dtls_timer_ = loop_->NewTimer([this] {
+    if (dtls_ == nullptr) return;
+    dtls_->OnTimer();
+    PumpDtls();
+  });
   reap_timer_ = loop_->NewTimer([this] {
     graveyard_.clear();
+    udp_graveyard_.clear();
     std::vector<absl::Status> downs = std::exchange(pending_down_, {});
     for (const absl::Status& why : downs) delegate_->OnTlsDown(why);
   });
@@ -74,6 +84,7 @@ TlsTunnel::TlsTunnel(event::UvLoop* loop, TlsProfile profile,
 TlsTunnel::~TlsTunnel() {
   CloseConnection();
   graveyard_.clear();
+  udp_graveyard_.clear();
 }
 
 void TlsTunnel::Connect(const std::string& cookie) {
@@ -107,7 +118,7 @@ void TlsTunnel::Connect(const std::string& cookie) {
   config.password = profile_.password;
   config.group = profile_.group;
   config.cookie = cookie;
-  config.request_dtls = false;  // The DTLS channel is not implemented yet.
+  config.request_dtls = profile_.dtls;
   config.mtu = profile_.mtu;
   if (cookie.empty()) stats_.logins++;
   client_ = std::make_unique<AnyConnectClient>(
@@ -140,6 +151,7 @@ void TlsTunnel::Disconnect(const std::string& reason) {
 }
 
 void TlsTunnel::CloseConnection() {
+  StopDtls("");
   connect_timer_->Stop();
   liveness_timer_->Stop();
   if (client_ != nullptr) AddCounters(client_->counters(), &client_totals_);
@@ -235,9 +247,10 @@ void TlsTunnel::OnConnected(const CstpConfig& config) {
   up_ = true;
   cookie_ = client_->cookie();
   config_ = config;
-  if (config.mtu) mtu_ = *config.mtu;
+  mtu_ = config.mtu.value_or(profile_.mtu);
   last_rx_ = last_tx_ = loop_->Now();
   ArmLivenessTimer();
+  StartDtls();
   delegate_->OnTlsUp(config);
 }
 
@@ -252,6 +265,24 @@ void TlsTunnel::SendPacket(
   if (!up_ || client_ == nullptr) {
     stats_.tx_dropped_down++;
     return;
+  }
+  if (dtls_up_) {
+    size_t size = 0;
+    for (absl::Span<const uint8_t> f : fragments) size += f.size();
+    if (size <= dtls_max_packet_) {
+      record_.assign(1, static_cast<uint8_t>(CstpType::kData));
+      for (absl::Span<const uint8_t> f : fragments) {
+        record_.insert(record_.end(), f.begin(), f.end());
+      }
+      if (dtls_->WriteRecord(record_).ok()) {
+        stats_.dtls_tx_packets++;
+        stats_.tx_packets++;
+        stats_.tx_bytes += size;
+        PumpDtls();
+        return;
+      }
+    }
+    stats_.dtls_tx_too_big++;  // Goes over TLS instead.
   }
   if (socket_->QueuedBytes() > kMaxQueuedBytes) {
     stats_.tx_dropped_queue++;
@@ -337,12 +368,168 @@ void TlsTunnel::OnLivenessTimer() {
       stats_.dpd_sent++;
     }
   }
+  if (dtls_up_) {
+    const int dtls_dpd = config_.dtls && config_.dtls->dpd_seconds
+                             ? *config_.dtls->dpd_seconds
+                             : dpd;
+    if (dtls_dpd > 0) {
+      if (dtls_dpd_sent_ != absl::InfiniteDuration() &&
+          now - dtls_dpd_sent_ >= absl::Seconds(dtls_dpd)) {
+        StopDtls(absl::StrCat("no DTLS DPD answer for ", dtls_dpd, " s"));
+      } else if (dtls_dpd_sent_ == absl::InfiniteDuration() &&
+                 now - dtls_last_rx_ >= absl::Seconds(dtls_dpd)) {
+        SendDtlsControl(static_cast<uint8_t>(CstpType::kDpdRequest));
+        dtls_dpd_sent_ = now;
+      }
+    }
+  }
   if (keepalive > 0 && now - last_tx_ >= absl::Seconds(keepalive)) {
     client_->AppendKeepalive(&plain_out_);
     stats_.keepalives_sent++;
   }
   Flush();
   ArmLivenessTimer();
+}
+
+// ---------------------------------------------------------------------------
+// DTLS
+
+void TlsTunnel::StartDtls() {
+  const auto& offer = config_.dtls;
+  if (!profile_.dtls || !offer || !offer->session_id_is_app_id ||
+      offer->cipher_suite != "PSK-NEGOTIATE") {
+    if (profile_.dtls) {
+      delegate_->OnTlsInfo(
+          offer ? absl::StrCat("DTLS: the gateway offered \"",
+                               offer->cipher_suite,
+                               "\", not PSK-NEGOTIATE; data stays on TLS")
+                : "DTLS: not offered by the gateway; data stays on TLS");
+    }
+    return;
+  }
+  stats_.dtls_attempts++;
+  auto psk = engine_->ExportKeyingMaterial(kDtlsPskLabel, 32);
+  DtlsClientOptions options;
+  if (psk.ok()) options.psk = *std::move(psk);
+  options.session_id = offer->session_id;
+  // The UDP payload a 1500-byte path carries.
+  const IpAddress& ip = profile_.address.ip();
+  options.mtu = 1500 - (ip.is_v4() ? 28 : 48);
+  event::UvLoop* loop = loop_;
+  options.clock = [loop] { return absl::UnixEpoch() + loop->Now(); };
+  auto dtls = DtlsEngine::Client(options);
+  if (!psk.ok() || !dtls.ok()) {
+    stats_.dtls_failed++;
+    delegate_->OnTlsInfo(absl::StrCat(
+        "DTLS: cannot start: ",
+        (!psk.ok() ? psk.status() : dtls.status()).message()));
+    return;
+  }
+  udp_ = std::make_unique<event::UdpSocket>(
+      loop_, static_cast<event::UdpSocket::Delegate*>(this));
+  if (absl::Status s = udp_->Bind(SocketAddress(IpAddress::Any(ip.family()),
+                                                0));
+      !s.ok()) {
+    stats_.dtls_failed++;
+    delegate_->OnTlsInfo(absl::StrCat("DTLS: ", s.message()));
+    udp_.reset();
+    return;
+  }
+  // Bursts of thousands of datagrams at a time: as for ESP in UDP.
+  (void)udp_->SetBufferSizes(kDtlsSocketBuffer, kDtlsSocketBuffer);
+  dtls_ = *std::move(dtls);
+  dtls_peer_ = SocketAddress(ip, offer->port);
+  // Every packet must fit one DTLS record: the worst case of the CBC-SHA1
+  // suites (13 header, 16 IV, 20 MAC, up to 16 padding) and the type byte.
+  const int dtls_mtu = static_cast<int>(options.mtu) - 13 - 16 - 20 - 16 - 1;
+  mtu_ = std::min(mtu_, dtls_mtu);
+  dtls_->Start();
+  PumpDtls();
+}
+
+void TlsTunnel::PumpDtls() {
+  if (dtls_ == nullptr) return;
+  datagrams_.clear();
+  dtls_->TakeDatagrams(&datagrams_);
+  for (const std::vector<uint8_t>& d : datagrams_) {
+    absl::Span<const uint8_t> one[] = {d};
+    if (!udp_->SendTo(one, dtls_peer_).ok()) stats_.dtls_send_failed++;
+  }
+  if (dtls_->state() == DtlsEngine::State::kFailed ||
+      dtls_->state() == DtlsEngine::State::kClosed) {
+    StopDtls(absl::StrCat("handshake failed: ", dtls_->error().message()));
+    return;
+  }
+  if (!dtls_up_ && dtls_->state() == DtlsEngine::State::kEstablished) {
+    dtls_up_ = true;
+    stats_.dtls_up++;
+    dtls_last_rx_ = loop_->Now();
+    dtls_dpd_sent_ = absl::InfiniteDuration();
+    // The largest IP packet one record carries, after the type byte.
+    dtls_max_packet_ = dtls_->max_record_payload() - 1;
+    delegate_->OnTlsInfo(absl::StrCat(
+        "DTLS up: ", dtls_->cipher(), " to ", dtls_peer_.ToString(),
+        "; packets up to ", dtls_max_packet_, " bytes go over DTLS"));
+  }
+  if (absl::optional<absl::Duration> t = dtls_->NextTimeout(); t) {
+    dtls_timer_->Start(*t);
+  } else {
+    dtls_timer_->Stop();
+  }
+}
+
+void TlsTunnel::StopDtls(const std::string& why) {
+  if (dtls_ == nullptr && udp_ == nullptr) return;
+  if (!why.empty()) {
+    stats_.dtls_failed++;
+    delegate_->OnTlsInfo(absl::StrCat("DTLS ", dtls_up_ ? "down" : "failed",
+                                      ": ", why, "; data goes over TLS"));
+  }
+  dtls_up_ = false;
+  dtls_timer_->Stop();
+  if (dtls_ != nullptr) stats_.dtls_rx_dropped += dtls_->dropped();
+  dtls_.reset();
+  if (udp_ != nullptr) {
+    udp_graveyard_.push_back(std::move(udp_));
+    if (!reap_timer_->IsArmed()) reap_timer_->Start(absl::ZeroDuration());
+  }
+}
+
+void TlsTunnel::SendDtlsControl(uint8_t type) {
+  if (!dtls_up_) return;
+  const uint8_t record[] = {type};
+  if (dtls_->WriteRecord(record).ok()) PumpDtls();
+}
+
+void TlsTunnel::OnDatagram(absl::Span<const uint8_t> data,
+                           const SocketAddress& from) {
+  if (dtls_ == nullptr || !(from == dtls_peer_)) {
+    stats_.dtls_rx_dropped++;
+    return;
+  }
+  dtls_->FeedDatagram(data);
+  std::vector<uint8_t> record;
+  while (dtls_ != nullptr && dtls_->ReadRecord(&record)) {
+    dtls_last_rx_ = loop_->Now();
+    dtls_dpd_sent_ = absl::InfiniteDuration();
+    if (record.empty()) continue;
+    switch (record[0]) {
+      case static_cast<uint8_t>(CstpType::kData):
+        stats_.dtls_rx_packets++;
+        OnPacket(absl::MakeConstSpan(record).subspan(1));
+        break;
+      case static_cast<uint8_t>(CstpType::kDpdRequest):
+        SendDtlsControl(static_cast<uint8_t>(CstpType::kDpdResponse));
+        break;
+      case static_cast<uint8_t>(CstpType::kDpdResponse):
+      case static_cast<uint8_t>(CstpType::kKeepalive):
+        break;
+      default:
+        stats_.dtls_rx_dropped++;
+        break;
+    }
+  }
+  PumpDtls();
 }
 
 CounterList TlsTunnel::Counters() const {
@@ -359,6 +546,14 @@ CounterList TlsTunnel::Counters() const {
       {"tls_rx_bytes", stats_.rx_bytes},
       {"tls_dpd_sent", stats_.dpd_sent},
       {"tls_keepalives_sent", stats_.keepalives_sent},
+      {"dtls_attempts", stats_.dtls_attempts},
+      {"dtls_up", stats_.dtls_up},
+      {"dtls_failed", stats_.dtls_failed},
+      {"dtls_tx_packets", stats_.dtls_tx_packets},
+      {"dtls_rx_packets", stats_.dtls_rx_packets},
+      {"dtls_tx_too_big", stats_.dtls_tx_too_big},
+      {"dtls_rx_dropped", stats_.dtls_rx_dropped},
+      {"dtls_send_failed", stats_.dtls_send_failed},
       {"cstp_rx_dpd_requests", c.rx_dpd_requests},
       {"cstp_rx_dpd_responses", c.rx_dpd_responses},
       {"cstp_rx_keepalives", c.rx_keepalives},

@@ -21,6 +21,15 @@
 // another DPD period passes without an answer. With X-CSTP-Keepalive, a
 // keepalive frame goes out after that many seconds without anything sent.
 //
+// DTLS: with "dtls" in the profile, the CONNECT asks for PSK-NEGOTIATE;
+// when the gateway offers it (X-DTLS-App-ID, X-DTLS-Port), a DTLS 1.2
+// handshake keyed by the TLS session's exporter starts on a UDP socket
+// while data already flows over TLS. Once it is up, packets go over DTLS
+// (one record each, type byte 0x00); when it fails, or stops answering its
+// DPD, data stays on (or falls back to) TLS. The tunnel MTU is then capped
+// so that every packet fits a DTLS record (1406 over IPv4 with the CBC
+// suites ocserv and this BoringSSL share).
+//
 // Data: each packet from the netstack becomes a CSTP DATA frame in a TLS
 // record of its own (ocserv accepts nothing else); the records of one turn
 // of the loop go to the socket in one write. While more than
@@ -39,8 +48,10 @@
 
 #include "absl/status/status.h"
 #include "sdk/event/tcp_socket.h"
+#include "sdk/event/udp_socket.h"
 #include "sdk/event/uv_loop.h"
 #include "sdk/tunnel/tls/anyconnect_client.h"
+#include "sdk/tunnel/tls/dtls_engine.h"
 #include "sdk/tunnel/tls/tls_engine.h"
 #include "sdk/tunnel/tls/tls_profile.h"
 #include "sdk/tunnel/tunnel.h"
@@ -49,6 +60,7 @@ namespace stow::tunnel::tls {
 
 class TlsTunnel : public Tunnel,
                   private event::TcpSocket::Delegate,
+                  private event::UdpSocket::Delegate,
                   private AnyConnectClient::Delegate {
  public:
   class Delegate {
@@ -92,6 +104,9 @@ class TlsTunnel : public Tunnel,
   void OnEof() override;
   void OnWritable() override {}
   void OnError(absl::Status status) override;
+  // event::UdpSocket::Delegate: the DTLS channel.
+  void OnDatagram(absl::Span<const uint8_t> data,
+                  const SocketAddress& from) override;
   // AnyConnectClient::Delegate
   void OnConnected(const CstpConfig& config) override;
   void OnPacket(absl::Span<const uint8_t> packet) override;
@@ -108,6 +123,11 @@ class TlsTunnel : public Tunnel,
   void CloseConnection();
   void OnLivenessTimer();
   void ArmLivenessTimer();
+  // DTLS.
+  void StartDtls();
+  void PumpDtls();
+  void StopDtls(const std::string& why);
+  void SendDtlsControl(uint8_t type);
 
   event::UvLoop* const loop_;  // Not owned.
   const TlsProfile profile_;
@@ -132,6 +152,19 @@ class TlsTunnel : public Tunnel,
   CstpConfig config_;
   int mtu_ = 1406;
 
+  // The DTLS channel of the current connection.
+  std::unique_ptr<event::UdpSocket> udp_;
+  std::unique_ptr<DtlsEngine> dtls_;
+  SocketAddress dtls_peer_;
+  bool dtls_up_ = false;
+  size_t dtls_max_packet_ = 0;
+  absl::Duration dtls_last_rx_;
+  absl::Duration dtls_dpd_sent_ = absl::InfiniteDuration();
+  std::vector<std::vector<uint8_t>> datagrams_;
+  std::vector<uint8_t> record_;
+  std::unique_ptr<event::Timer> dtls_timer_;
+  std::vector<std::unique_ptr<event::UdpSocket>> udp_graveyard_;
+
   std::unique_ptr<event::Timer> connect_timer_;
   std::unique_ptr<event::Timer> liveness_timer_;
   std::unique_ptr<event::Timer> flush_timer_;
@@ -153,6 +186,14 @@ class TlsTunnel : public Tunnel,
     uint64_t rx_bytes = 0;
     uint64_t dpd_sent = 0;
     uint64_t keepalives_sent = 0;
+    uint64_t dtls_attempts = 0;
+    uint64_t dtls_up = 0;
+    uint64_t dtls_failed = 0;
+    uint64_t dtls_tx_packets = 0;
+    uint64_t dtls_rx_packets = 0;
+    uint64_t dtls_tx_too_big = 0;
+    uint64_t dtls_rx_dropped = 0;
+    uint64_t dtls_send_failed = 0;
   } stats_;
   AnyConnectClient::Counters client_totals_;
 };
