@@ -31,3 +31,14 @@ if [ "$(id -u)" -eq 0 ]; then
 else
   echo "bench: IKE/strongSwan figures need root; skipped" >&2
 fi
+# TLS (AnyConnect/CSTP) against a real ocserv, in network namespaces (root):
+# 100 MiB HTTP GET and iperf3 each way of the SDK beside openconnect +
+# ocproxy and openconnect with a tun device, over TLS and DTLS, then TLS
+# through a 10 ms relay, in one run (~10 min). The figures go to stdout, its
+# table and other lines to stderr.
+if [ "$(id -u)" -eq 0 ]; then
+  "$root/tools/bench_ocserv.sh" |
+    awk '/^\{/ { print; fflush(); next } { print > "/dev/stderr" }' || true
+else
+  echo "bench: ocserv figures need root; skipped" >&2
+fi

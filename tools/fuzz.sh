@@ -34,6 +34,7 @@ all=(
   //sdk/tunnel/tls/fuzz:auth_xml_fuzzer
   //sdk/tunnel/tls/fuzz:dtls_engine_fuzzer
   //sdk/gateway/tls/fuzz:anyconnect_request_fuzzer
+  //sdk/gateway/tls/fuzz:dtls_client_hello_fuzzer
 )
 targets=("${@:-${all[@]}}")
 [ $# -eq 0 ] && targets=("${all[@]}")

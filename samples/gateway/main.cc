@@ -13,12 +13,15 @@
 //   gateway ... --tls_listen=127.0.0.1:4443 --tls_cert=cert.pem
 //           --tls_key=key.pem --tls_users=users.txt [--tls_user=alice:pw]
 //           [--tls_pool=10.99.101.0/24] [--tls_default_domain=vpn.test]
+//           [--dtls [--dtls_listen=127.0.0.1:4443]]
 //   gateway --hash_password=alice [--hash_groups=users,ops]
 //           [--hash_iterations=100000]  < password
 //
 // With --tls_listen the gateway also serves the AnyConnect protocol
 // (ocserv-compatible; openconnect --protocol=anyconnect logs in with a user
-// and password from --tls_users / --tls_user). --hash_password reads a
+// and password from --tls_users / --tls_user). With --dtls it also offers
+// the DTLS data channel (PSK-NEGOTIATE, as ocserv) on UDP, by default on the
+// TLS address and port. --hash_password reads a
 // password from the first line of standard input and prints the user file
 // line for it (user:groups:$pbkdf2-sha256$ITERATIONS$SALT$HASH).
 //
@@ -132,7 +135,10 @@ ABSL_FLAG(std::string, tls_pool6, "",
           "IPv6 addresses for TLS clients, e.g. fd99::101:0/112 (empty: none)");
 ABSL_FLAG(std::string, tls_default_domain, "",
           "X-CSTP-Default-Domain pushed to TLS clients (empty: none)");
-ABSL_FLAG(bool, dtls, false, "offer DTLS to TLS clients (not supported yet)");
+ABSL_FLAG(bool, dtls, false,
+          "offer the DTLS data channel (PSK-NEGOTIATE) to TLS clients");
+ABSL_FLAG(std::string, dtls_listen, "",
+          "UDP address for DTLS (empty: --tls_listen's address and port)");
 ABSL_FLAG(absl::Duration, tls_dpd, absl::Seconds(30),
           "X-CSTP-DPD pushed to TLS clients (0: off)");
 ABSL_FLAG(absl::Duration, tls_keepalive, absl::Seconds(20),
@@ -345,6 +351,7 @@ int main(int argc, char** argv) {
   tls.tls_pool6 = absl::GetFlag(FLAGS_tls_pool6);
   tls.tls_default_domain = absl::GetFlag(FLAGS_tls_default_domain);
   tls.dtls = absl::GetFlag(FLAGS_dtls);
+  tls.dtls_listen = absl::GetFlag(FLAGS_dtls_listen);
   tls.tls_dpd = absl::GetFlag(FLAGS_tls_dpd);
   tls.tls_keepalive = absl::GetFlag(FLAGS_tls_keepalive);
   tls.tls_cookie_lifetime = absl::GetFlag(FLAGS_tls_cookie_lifetime);
@@ -428,7 +435,13 @@ int main(int argc, char** argv) {
                      gw->tls_address()
                          ? absl::StrCat(", TLS (AnyConnect) on ",
                                         gw->tls_address()->ToString(),
-                                        " pool ", tls.tls_pool)
+                                        " pool ", tls.tls_pool,
+                                        gw->dtls_address()
+                                            ? absl::StrCat(
+                                                  ", DTLS on UDP ",
+                                                  gw->dtls_address()
+                                                      ->ToString())
+                                            : "")
                          : "",
                      ike.ike ? absl::StrCat(", IKE pool ",
                                             ike.pool.empty() ? "-" : ike.pool,

@@ -284,9 +284,6 @@ absl::Status Gateway::InitTls() {
   if (t.users == nullptr) {
     return absl::InvalidArgumentError("tls: needs users (a user file)");
   }
-  if (t.dtls) {
-    return absl::InvalidArgumentError("tls: DTLS is not supported yet");
-  }
   if (!t.pool4.address.is_v4() || t.pool4.length < c.ipv4_prefix_len ||
       !t.pool4.address.InPrefix(c.ipv4, c.ipv4_prefix_len)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -316,6 +313,7 @@ absl::Status Gateway::InitTls() {
   server.cert_pem = t.cert_pem;
   server.key_pem = t.key_pem;
   server.idle_timeout = t.idle_timeout;
+  server.dtls_listen = t.dtls_listen;
   tls::AnyConnectServerConfig& a = server.anyconnect;
   a.users = t.users;
   a.pool4 = t.pool4;
@@ -330,6 +328,9 @@ absl::Status Gateway::InitTls() {
   a.mtu = c.mtu;
   a.dpd_seconds = t.dpd_seconds;
   a.keepalive_seconds = t.keepalive_seconds;
+  a.dtls = t.dtls;
+  a.dtls_dpd_seconds = t.dpd_seconds;
+  a.dtls_keepalive_seconds = t.keepalive_seconds;
   a.cookie_lifetime = t.cookie_lifetime;
   a.max_failures = t.max_failures;
   a.lockout = t.lockout;
@@ -1165,9 +1166,10 @@ absl::Status ApplyTlsFlags(const TlsFlags& flags, GatewayConfig* config) {
   t.enabled = !flags.tls_listen.empty();
   if (!t.enabled) {
     if (!flags.tls_cert.empty() || !flags.tls_users.empty() ||
-        !flags.tls_user.empty() || flags.dtls) {
+        !flags.tls_user.empty() || flags.dtls || !flags.dtls_listen.empty()) {
       return absl::InvalidArgumentError(
-          "--tls_cert, --tls_users, --tls_user and --dtls need --tls_listen");
+          "--tls_cert, --tls_users, --tls_user, --dtls and --dtls_listen "
+          "need --tls_listen");
     }
     return absl::OkStatus();
   }
@@ -1243,8 +1245,17 @@ absl::Status ApplyTlsFlags(const TlsFlags& flags, GatewayConfig* config) {
   }
   t.default_domain = flags.tls_default_domain;
   t.dtls = flags.dtls;
-  if (t.dtls) {
-    return absl::InvalidArgumentError("--dtls: not supported yet");
+  t.dtls_listen.reset();
+  if (!flags.dtls_listen.empty()) {
+    if (!t.dtls) {
+      return absl::InvalidArgumentError("--dtls_listen needs --dtls");
+    }
+    auto dtls_address = SocketAddress::Parse(flags.dtls_listen);
+    if (!dtls_address.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--dtls_listen: not an address:port: \"", flags.dtls_listen, "\""));
+    }
+    t.dtls_listen = *dtls_address;
   }
   for (const auto& [name, value, out] :
        {std::make_tuple("--tls_dpd", flags.tls_dpd, &t.dpd_seconds),

@@ -19,6 +19,8 @@
 // (ocserv-compatible: XML login with a user file, CONNECT, CSTP framing;
 // sdk/gateway/tls/) on a TCP port: those clients get addresses from
 // `tls.pool4`/`tls.pool6` and their packets go into the same netstack.
+// With `tls.dtls` the DTLS data channel (PSK-NEGOTIATE) is offered as well,
+// on UDP at `tls.dtls_listen` (default: the TLS address's IP and port).
 #ifndef STOWAWAY_SDK_GATEWAY_GATEWAY_H_
 #define STOWAWAY_SDK_GATEWAY_GATEWAY_H_
 
@@ -103,8 +105,10 @@ struct GatewayTlsConfig {
   // X-CSTP-DNS; empty: the IKE responder's `dns`.
   std::vector<IpAddress> dns;
   std::string default_domain;
-  // DTLS is not served yet: must stay false.
+  // Offer the DTLS data channel (PSK-NEGOTIATE) to clients that ask.
   bool dtls = false;
+  // Its UDP address; unset: `listen`'s IP and actual port number.
+  absl::optional<SocketAddress> dtls_listen;
   int dpd_seconds = 30;
   int keepalive_seconds = 20;
   // How long a session (cookie and address) outlives a dropped connection.
@@ -181,6 +185,9 @@ class Gateway : private event::UdpSocket::Delegate, private netstack::Link {
   const tls::TlsServer* tls_server() const { return tls_.get(); }
   absl::optional<SocketAddress> tls_address() const {
     return tls_ ? absl::make_optional(tls_->local_address()) : absl::nullopt;
+  }
+  absl::optional<SocketAddress> dtls_address() const {
+    return tls_ ? tls_->dtls_address() : absl::nullopt;
   }
   // IKE clients (half-open ones included) and half-open ones alone.
   size_t ike_clients() const;
@@ -354,6 +361,7 @@ struct TlsFlags {
   std::string tls_pool6;  // "" = none.
   std::string tls_default_domain;
   bool dtls = false;
+  std::string dtls_listen;  // "" = the TLS address over UDP.
   absl::Duration tls_dpd = absl::Seconds(30);
   absl::Duration tls_keepalive = absl::Seconds(20);
   absl::Duration tls_cookie_lifetime = absl::Minutes(5);

@@ -4,7 +4,12 @@
 // datagram echoed by the gateway's netstack through CSTP DATA frames, DPD,
 // keepalive, unknown and spoofed frames, a dropped TCP connection followed
 // by a reconnect with the same cookie (same address), DISCONNECT (cookie
-// refused afterwards), and a framing error.
+// refused afterwards), and a framing error. With DTLS on: the PSK-NEGOTIATE
+// handshake (a DtlsEngine client keyed with the TLS exporter, as openconnect
+// does) to the announced port, data, DPD and keepalives over DTLS, packets
+// too large for a record over CSTP, garbage and unknown App-IDs refused,
+// a roaming client replacing its channel, and the channel ending with the
+// TLS tunnel.
 #include <functional>
 #include <memory>
 #include <string>
@@ -17,12 +22,14 @@
 #include "sdk/crypto/testing/test_pki.h"
 #include "sdk/event/tcp_socket.h"
 #include "sdk/event/test_util.h"
+#include "sdk/event/udp_socket.h"
 #include "sdk/event/uv_loop.h"
 #include "sdk/gateway/gateway.h"
 #include "sdk/gateway/tls/password_file.h"
 #include "sdk/tunnel/tls/auth_xml.h"
 #include "sdk/tunnel/tls/cstp.h"
 #include "sdk/tunnel/tls/cstp_headers.h"
+#include "sdk/tunnel/tls/dtls_engine.h"
 #include "sdk/tunnel/tls/http_response.h"
 #include "sdk/tunnel/tls/tls_engine.h"
 
@@ -103,12 +110,14 @@ class TestClient : public event::TcpSocket::Delegate {
                       "Content-Length: ", xml.size(), "\r\n\r\n", xml),
          false);
   }
-  void Connect(const std::string& cookie) {
+  void Connect(const std::string& cookie,
+               const std::string& extra = "X-CSTP-MTU: 1400\r\n") {
     Send(absl::StrCat("CONNECT /CSCOSSLC/tunnel HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                       "User-Agent: stowaway-test\r\nCookie: webvpn=", cookie,
-                      "\r\nX-CSTP-Version: 1\r\nX-CSTP-MTU: 1400\r\n\r\n"),
+                      "\r\nX-CSTP-Version: 1\r\n", extra, "\r\n"),
          true);
   }
+  ttls::TlsEngine* engine() { return engine_.get(); }
   void Write(absl::Span<const uint8_t> bytes) {
     EXPECT_TRUE(engine_->Write(bytes).ok());
     Flush();
@@ -171,6 +180,78 @@ class TestClient : public event::TcpSocket::Delegate {
   bool connect_sent_ = true;  // Only CONNECT replies are 2xx with no body.
 };
 
+// The DTLS side of an AnyConnect client, as openconnect runs it: its own
+// UDP socket, a DtlsEngine client offering plain PSK only, the App-ID as
+// session id, the TLS exporter as PSK. All members on the loop thread.
+class DtlsTestClient : public event::UdpSocket::Delegate {
+ public:
+  DtlsTestClient(event::UvLoop* loop, const SocketAddress& server,
+                 const std::vector<uint8_t>& psk,
+                 const std::vector<uint8_t>& app_id)
+      : server_(server) {
+    ttls::DtlsClientOptions options;
+    options.psk = psk;
+    options.session_id = app_id;
+    options.mtu = 1500 - 28;
+    options.clock = [loop] { return absl::UnixEpoch() + loop->Now(); };
+    options.plain_psk_only = true;
+    auto engine = ttls::DtlsEngine::Client(options);
+    EXPECT_TRUE(engine.ok()) << engine.status();
+    engine_ = *std::move(engine);
+    socket_ = std::make_unique<event::UdpSocket>(loop, this);
+    EXPECT_TRUE(socket_->Bind(*SocketAddress::Parse("127.0.0.1:0")).ok());
+    timer_ = loop->NewTimer([this] {
+      engine_->OnTimer();
+      Pump();
+    });
+    engine_->Start();
+    Pump();
+  }
+
+  void OnDatagram(absl::Span<const uint8_t> data,
+                  const SocketAddress& from) override {
+    EXPECT_EQ(from, server_);
+    engine_->FeedDatagram(data);
+    Pump();
+  }
+  bool established() const {
+    return engine_->state() == ttls::DtlsEngine::State::kEstablished;
+  }
+  void Send(uint8_t type, absl::Span<const uint8_t> payload) {
+    std::vector<uint8_t> record = {type};
+    record.insert(record.end(), payload.begin(), payload.end());
+    absl::Status s = engine_->WriteRecord(record);
+    EXPECT_TRUE(s.ok()) << s;
+    Pump();
+  }
+  void SendRaw(absl::Span<const uint8_t> bytes) {
+    absl::Span<const uint8_t> one[] = {bytes};
+    EXPECT_TRUE(socket_->SendTo(one, server_).ok());
+  }
+  ttls::DtlsEngine& engine() { return *engine_; }
+
+  std::vector<std::vector<uint8_t>> records;
+
+ private:
+  void Pump() {
+    std::vector<std::vector<uint8_t>> out;
+    engine_->TakeDatagrams(&out);
+    for (const auto& d : out) SendRaw(d);
+    std::vector<uint8_t> record;
+    while (engine_->ReadRecord(&record)) records.push_back(record);
+    if (auto t = engine_->NextTimeout(); t) {
+      timer_->Start(*t);
+    } else {
+      timer_->Stop();
+    }
+  }
+
+  const SocketAddress server_;
+  std::unique_ptr<ttls::DtlsEngine> engine_;
+  std::unique_ptr<event::UdpSocket> socket_;
+  std::unique_ptr<event::Timer> timer_;
+};
+
 class GatewayTlsTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -188,6 +269,7 @@ class GatewayTlsTest : public ::testing::Test {
 
   void TearDown() override {
     RunOnLoop(loop_.get(), [&] {
+      dtls_clients_.clear();
       clients_.clear();
       gateway_.reset();
       stack_.reset();
@@ -196,11 +278,18 @@ class GatewayTlsTest : public ::testing::Test {
     EXPECT_TRUE(loop_->Shutdown().ok());
   }
 
-  void StartGateway() {
+  void StartGateway(bool dtls = false, int mtu = 1400,
+                    const SocketAddress& tls_listen =
+                        *SocketAddress::Parse("127.0.0.1:0"),
+                    absl::optional<SocketAddress> dtls_listen = absl::nullopt,
+                    absl::Status* error = nullptr) {
     GatewayConfig config;
     config.listen = *SocketAddress::Parse("127.0.0.1:0");
+    config.mtu = mtu;
     config.tls.enabled = true;
-    config.tls.listen = *SocketAddress::Parse("127.0.0.1:0");
+    config.tls.dtls = dtls;
+    config.tls.dtls_listen = dtls_listen;
+    config.tls.listen = tls_listen;
     config.tls.cert_pem = cert_.cert_pem;
     config.tls.key_pem = cert_.key_pem;
     auto users = std::make_shared<tls::PasswordFile>();
@@ -221,6 +310,10 @@ class GatewayTlsTest : public ::testing::Test {
       status = gateway.status();
       if (gateway.ok()) gateway_ = *std::move(gateway);
     });
+    if (error != nullptr) {
+      *error = status;
+      if (!status.ok()) return;
+    }
     ASSERT_TRUE(status.ok()) << status;
     ASSERT_TRUE(gateway_->tls_address().has_value());
     tls_address_ = *gateway_->tls_address();
@@ -302,13 +395,13 @@ class GatewayTlsTest : public ::testing::Test {
   }
 
   // CONNECT; the tunnel's config (or the HTTP status on failure).
-  absl::StatusOr<ttls::CstpConfig> Connect(TestClient* c,
-                                           const std::string& cookie,
-                                           int* status = nullptr) {
+  absl::StatusOr<ttls::CstpConfig> Connect(
+      TestClient* c, const std::string& cookie, int* status = nullptr,
+      const std::string& extra = "X-CSTP-MTU: 1400\r\n") {
     size_t n = 0;
     RunOnLoop(loop_.get(), [&] {
       n = c->responses.size();
-      c->Connect(cookie);
+      c->Connect(cookie, extra);
     });
     if (!WaitForResponses(c, n + 1)) {
       return absl::DeadlineExceededError("no CONNECT reply");
@@ -368,6 +461,7 @@ class GatewayTlsTest : public ::testing::Test {
   SocketAddress tls_address_;
   std::vector<std::string> log_;  // Loop thread.
   std::vector<std::unique_ptr<TestClient>> clients_;  // Loop thread.
+  std::vector<std::unique_ptr<DtlsTestClient>> dtls_clients_;  // Loop thread.
 };
 
 TEST_F(GatewayTlsTest, LoginConnectEchoReconnectDisconnect) {
@@ -472,6 +566,217 @@ TEST_F(GatewayTlsTest, StoppingWithTunnelsUpIsClean) {
   ASSERT_TRUE(config.ok());
   EXPECT_TRUE(Echo(a, *config->address, "x"));
   RunOnLoop(loop_.get(), [&] { gateway_.reset(); });
+}
+
+// Finds a DATA record/frame echoing `text`.
+bool HasEcho(const std::vector<std::vector<uint8_t>>& records, size_t from,
+             const std::string& text) {
+  for (size_t i = from; i < records.size(); ++i) {
+    const std::vector<uint8_t>& r = records[i];
+    if (r.size() == 1 + 28 + text.size() && r[0] == 0 &&
+        std::string(r.begin() + 29, r.end()) == text) {
+      return true;
+    }
+  }
+  return false;
+}
+
+TEST_F(GatewayTlsTest, DtlsCarriesDataAndEndsWithTheTunnel) {
+  StartGateway(/*dtls=*/true, /*mtu=*/1500);
+  ASSERT_TRUE(gateway_->dtls_address().has_value());
+  // By default the TLS address and port, over UDP.
+  EXPECT_EQ(*gateway_->dtls_address(), tls_address_);
+  TestClient* a = NewClient();
+  const std::string cookie = Login(a, /*wrong_first=*/false);
+  ASSERT_FALSE(cookie.empty());
+  auto config = Connect(a, cookie, nullptr,
+                        "X-CSTP-Base-MTU: 1500\r\n"
+                        "X-DTLS-CipherSuite: PSK-NEGOTIATE\r\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_TRUE(config->dtls.has_value());
+  EXPECT_EQ(config->dtls->port, tls_address_.port());
+  EXPECT_TRUE(config->dtls->session_id_is_app_id);
+  EXPECT_EQ(config->dtls->cipher_suite, "PSK-NEGOTIATE");
+  // A full-MTU packet fits one CBC-SHA1 record in a 1500-byte path.
+  EXPECT_EQ(config->mtu, 1406);
+  const IpAddress address = *config->address;
+  const std::vector<uint8_t> app_id = config->dtls->session_id;
+  std::vector<uint8_t> psk;
+  RunOnLoop(loop_.get(), [&] {
+    auto exported =
+        a->engine()->ExportKeyingMaterial("EXPORTER-openconnect-psk", 32);
+    ASSERT_TRUE(exported.ok());
+    psk = *exported;
+  });
+
+  // Garbage from an unknown address: counted, nothing else.
+  DtlsTestClient* d1 = nullptr;
+  RunOnLoop(loop_.get(), [&] {
+    dtls_clients_.push_back(std::make_unique<DtlsTestClient>(
+        loop_.get(), *gateway_->dtls_address(), psk, app_id));
+    d1 = dtls_clients_.back().get();
+  });
+  ASSERT_TRUE(WaitFor([&] { return d1->established(); })) << Log();
+  std::string cipher;
+  RunOnLoop(loop_.get(), [&] { cipher = d1->engine().cipher(); });
+  EXPECT_EQ(cipher, "TLS_PSK_WITH_AES_256_CBC_SHA");
+  ASSERT_TRUE(WaitFor([&] {
+    return gateway_->tls_server()->counters().dtls_handshakes_ok == 1 &&
+           gateway_->tls_server()->dtls_channels() == 1;
+  }));
+
+  // A datagram to the echo service and back, both ways over DTLS.
+  auto echo_over_dtls = [&](DtlsTestClient* d, const std::string& text) {
+    size_t n = 0;
+    RunOnLoop(loop_.get(), [&] {
+      n = d->records.size();
+      d->Send(0, UdpPacket(address, kGatewayV4, 40000, 7, text));
+    });
+    return WaitFor([&] { return HasEcho(d->records, n, text); });
+  };
+  EXPECT_TRUE(echo_over_dtls(d1, "hello through DTLS"));
+  // The largest packet the MTU allows (1406 bytes) fits one record.
+  EXPECT_TRUE(echo_over_dtls(d1, std::string(1406 - 28, 'x')));
+  tls::TlsServerCounters t = TlsCounters();
+  EXPECT_EQ(t.dtls_rx_data, 2u);
+  EXPECT_EQ(t.dtls_tx_data, 2u);
+  EXPECT_EQ(t.rx_data, 0u);
+  EXPECT_EQ(t.tx_data, 0u);
+  // A packet too large for a record comes back over CSTP.
+  EXPECT_TRUE(Echo(a, address, std::string(1450 - 28, 'y')));
+  t = TlsCounters();
+  EXPECT_EQ(t.rx_data, 1u);
+  EXPECT_EQ(t.tx_data, 1u);
+  EXPECT_EQ(t.dtls_tx_data, 2u);
+
+  // DPD over DTLS is answered over DTLS, its payload echoed (openconnect's
+  // MTU probe); keepalives, unknown types and spoofed sources are counted.
+  const std::vector<uint8_t> probe(1300, 0x5a);
+  std::vector<uint8_t> probe_reply = {0x04};
+  probe_reply.insert(probe_reply.end(), probe.begin(), probe.end());
+  size_t n = 0;
+  RunOnLoop(loop_.get(), [&] {
+    n = d1->records.size();
+    d1->Send(0x03, probe);
+    d1->Send(0x07, {});
+    d1->Send(0x42, {});
+    d1->Send(0, UdpPacket(IpAddress::V4(10, 99, 101, 200), kGatewayV4, 1, 7,
+                          "spoofed"));
+  });
+  ASSERT_TRUE(WaitFor([&] {
+    for (size_t i = n; i < d1->records.size(); ++i) {
+      if (d1->records[i] == probe_reply) return true;
+    }
+    return false;
+  }));
+  ASSERT_TRUE(WaitFor([&] {
+    const auto& c = gateway_->tls_server()->counters();
+    return c.dtls_rx_keepalives == 1 && c.dtls_rx_unknown == 1 &&
+           c.dtls_rx_spoofed == 1;
+  }));
+  EXPECT_EQ(TlsCounters().dtls_rx_dpd, 1u);
+
+  // Garbage, from the channel's address and from a stranger: dropped.
+  const uint64_t dropped = TlsCounters().dtls_rx_dropped;
+  RunOnLoop(loop_.get(), [&] {
+    const uint8_t junk[] = {23, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 9, 0, 3,
+                            1,  2,    3};
+    d1->SendRaw(junk);
+    const uint8_t hello_like[] = {22, 0xfe, 0xfd, 0, 0, 1};
+    d1->SendRaw(hello_like);
+  });
+  ASSERT_TRUE(WaitFor([&] {
+    return gateway_->tls_server()->counters().dtls_rx_dropped >= dropped + 2;
+  }));
+  EXPECT_TRUE(echo_over_dtls(d1, "still up"));
+
+  // An App-ID no tunnel has: refused without a handshake.
+  std::vector<uint8_t> wrong_id = app_id;
+  wrong_id[0] ^= 1;
+  DtlsTestClient* stranger = nullptr;
+  RunOnLoop(loop_.get(), [&] {
+    dtls_clients_.push_back(std::make_unique<DtlsTestClient>(
+        loop_.get(), *gateway_->dtls_address(), psk, wrong_id));
+    stranger = dtls_clients_.back().get();
+  });
+  ASSERT_TRUE(WaitFor(
+      [&] { return gateway_->tls_server()->counters().dtls_refused >= 1; }));
+  RunOnLoop(loop_.get(), [&] {
+    EXPECT_FALSE(stranger->established());
+    EXPECT_EQ(gateway_->tls_server()->dtls_half_open(), 0u);
+  });
+
+  // The client roams: a handshake from another address replaces the
+  // channel, and replies follow it.
+  DtlsTestClient* d2 = nullptr;
+  RunOnLoop(loop_.get(), [&] {
+    dtls_clients_.push_back(std::make_unique<DtlsTestClient>(
+        loop_.get(), *gateway_->dtls_address(), psk, app_id));
+    d2 = dtls_clients_.back().get();
+  });
+  ASSERT_TRUE(WaitFor([&] {
+    return d2->established() &&
+           gateway_->tls_server()->counters().dtls_replaced == 1;
+  })) << Log();
+  EXPECT_TRUE(echo_over_dtls(d2, "after roaming"));
+  RunOnLoop(loop_.get(), [&] {
+    EXPECT_EQ(gateway_->tls_server()->dtls_channels(), 1u);
+    EXPECT_FALSE(HasEcho(d1->records, 0, "after roaming"));
+  });
+
+  std::string status;
+  RunOnLoop(loop_.get(), [&] { status = gateway_->StatusText(); });
+  EXPECT_TRUE(absl::StrContains(status, "DTLS on UDP")) << status;
+  EXPECT_TRUE(absl::StrContains(status, "dtls_handshakes_ok 2\n")) << status;
+  EXPECT_TRUE(absl::StrContains(status, "dtls_refused 1\n")) << status;
+  EXPECT_TRUE(absl::StrContains(status, "TLS_PSK_WITH_AES_256_CBC_SHA"))
+      << status;
+
+  // The TLS tunnel ends: so does its DTLS channel.
+  RunOnLoop(loop_.get(), [&] { a->Drop(); });
+  ASSERT_TRUE(WaitFor([&] {
+    return gateway_->tls_server()->tunnels() == 0 &&
+           gateway_->tls_server()->dtls_channels() == 0;
+  }));
+  EXPECT_EQ(TlsCounters().dtls_closed, 2u);
+  const std::string log = Log();
+  EXPECT_TRUE(absl::StrContains(log, "DTLS up from")) << log;
+  EXPECT_TRUE(absl::StrContains(log, "replaced by DTLS from")) << log;
+}
+
+TEST_F(GatewayTlsTest, DtlsNotOfferedUnlessAsked) {
+  StartGateway(/*dtls=*/true);
+  TestClient* a = NewClient();
+  const std::string cookie = Login(a, false);
+  auto config = Connect(a, cookie);
+  ASSERT_TRUE(config.ok());
+  EXPECT_FALSE(config->dtls.has_value());
+  EXPECT_EQ(config->mtu, 1400);
+}
+
+TEST_F(GatewayTlsTest, DtlsPortTakenNeedsAnotherAddress) {
+  // Hold a UDP port, then ask for TLS on the same port number.
+  std::unique_ptr<event::UdpSocket> holder;
+  class Ignore : public event::UdpSocket::Delegate {
+    void OnDatagram(absl::Span<const uint8_t>, const SocketAddress&) override {}
+  } ignore;
+  SocketAddress taken;
+  RunOnLoop(loop_.get(), [&] {
+    holder = std::make_unique<event::UdpSocket>(loop_.get(), &ignore);
+    ASSERT_TRUE(holder->Bind(*SocketAddress::Parse("127.0.0.1:0")).ok());
+    taken = *holder->LocalAddress();
+  });
+  absl::Status error;
+  StartGateway(/*dtls=*/true, 1400, taken, absl::nullopt, &error);
+  EXPECT_EQ(error.code(), absl::StatusCode::kAlreadyExists) << error;
+  EXPECT_TRUE(absl::StrContains(error.message(), "dtls")) << error;
+  RunOnLoop(loop_.get(), [&] { stack_.reset(); });
+  // A separate DTLS address works.
+  StartGateway(/*dtls=*/true, 1400, taken,
+               *SocketAddress::Parse("127.0.0.1:0"), &error);
+  ASSERT_TRUE(error.ok()) << error;
+  EXPECT_NE(gateway_->dtls_address()->port(), taken.port());
+  RunOnLoop(loop_.get(), [&] { holder.reset(); });
 }
 
 }  // namespace

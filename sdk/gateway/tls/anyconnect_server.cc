@@ -225,7 +225,7 @@ AnyConnectResponse AnyConnectServer::Handle(const HttpRequest& request,
   counters_.requests++;
   if (request.method == "CONNECT") {
     if (request.path != kTunnelPath) return Error(404, "Not Found", true);
-    return Connect(request, now);
+    return Connect(request, peer, now);
   }
   const bool auth_path = request.path == "/" || request.path == "/auth";
   if (!auth_path) return Error(404, "Not Found", !request.keep_alive);
@@ -344,6 +344,7 @@ AnyConnectResponse AnyConnectServer::Login(const std::string& user,
 }
 
 AnyConnectResponse AnyConnectServer::Connect(const HttpRequest& request,
+                                             const IpAddress& peer,
                                              absl::Duration now) {
   absl::optional<std::string> cookie = FindRequestCookie(request, kCookieName);
   auto it = cookie ? by_cookie_.find(CookieKey(*cookie)) : by_cookie_.end();
@@ -375,6 +376,22 @@ AnyConnectResponse AnyConnectServer::Connect(const HttpRequest& request,
   }
   const int base_mtu =
       HeaderInt(request, "x-cstp-base-mtu", 576, 65535).value_or(1500);
+  const std::string* suites = request.FindHeader("x-dtls-ciphersuite");
+  bool psk_negotiate = false;
+  if (suites != nullptr) {
+    for (absl::string_view suite : absl::StrSplit(*suites, ':')) {
+      if (absl::StripAsciiWhitespace(suite) == "PSK-NEGOTIATE") {
+        psk_negotiate = true;
+      }
+    }
+  }
+  const bool dtls = config_.dtls && psk_negotiate;
+  if (dtls) {
+    // One full-MTU packet per DTLS record (see the header).
+    const int dtls_mtu =
+        base_mtu - (peer.is_v4() ? 28 : 48) - 13 - 16 - 20 - 16 - 1;
+    s.mtu = std::max(std::min(s.mtu, dtls_mtu), 576);
+  }
 
   AnyConnectResponse r;
   r.status = 200;
@@ -428,16 +445,7 @@ AnyConnectResponse AnyConnectServer::Connect(const HttpRequest& request,
   add("X-CSTP-TCP-Keepalive", "true");
   add("X-CSTP-License", "accept");
   s.dtls_app_id.clear();
-  const std::string* suites = request.FindHeader("x-dtls-ciphersuite");
-  bool psk_negotiate = false;
-  if (suites != nullptr) {
-    for (absl::string_view suite : absl::StrSplit(*suites, ':')) {
-      if (absl::StripAsciiWhitespace(suite) == "PSK-NEGOTIATE") {
-        psk_negotiate = true;
-      }
-    }
-  }
-  if (config_.dtls && psk_negotiate) {
+  if (dtls) {
     s.dtls_app_id = crypto::RandomVector(kAppIdBytes);
     add("X-DTLS-App-ID", Hex(s.dtls_app_id));
     add("X-DTLS-Port", absl::StrCat(config_.dtls_port));
@@ -445,6 +453,7 @@ AnyConnectResponse AnyConnectServer::Connect(const HttpRequest& request,
     add("X-DTLS-Keepalive", absl::StrCat(config_.dtls_keepalive_seconds));
     add("X-DTLS-Rekey-Method", "none");
     add("X-DTLS-CipherSuite", "PSK-NEGOTIATE");
+    add("X-DTLS-MTU", absl::StrCat(s.mtu));
   }
   add("X-CSTP-Base-MTU", absl::StrCat(base_mtu));
   add("X-CSTP-MTU", absl::StrCat(s.mtu));

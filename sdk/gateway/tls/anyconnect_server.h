@@ -70,7 +70,12 @@ struct AnyConnectServerConfig {
   int dpd_seconds = 30;         // X-CSTP-DPD (0: off).
   int keepalive_seconds = 20;   // X-CSTP-Keepalive (0: off).
   // DTLS (PSK-NEGOTIATE only): offered when enabled and the client lists
-  // PSK-NEGOTIATE in X-DTLS-CipherSuite.
+  // PSK-NEGOTIATE in X-DTLS-CipherSuite. Then X-CSTP-MTU is at most what
+  // one DTLS record carries in a datagram of the client's X-CSTP-Base-MTU
+  // (default 1500): base - IP/UDP (28 or 48) - 13 (record header) - 16 (IV)
+  // - 20 (HMAC-SHA1) - 16 (padding) - 1 (type byte), the worst case of the
+  // plain-PSK CBC-SHA1 suite openconnect negotiates (1406 for 1500 over
+  // IPv4); never below 576.
   bool dtls = false;
   uint16_t dtls_port = 0;
   int dtls_dpd_seconds = 30;
@@ -167,6 +172,8 @@ class AnyConnectServer {
   std::vector<const AnyConnectSession*> Sessions() const;
   const AnyConnectCounters& counters() const { return counters_; }
   const AnyConnectServerConfig& config() const { return config_; }
+  // The X-DTLS-Port of later CONNECT replies (once the socket is bound).
+  void set_dtls_port(uint16_t port) { config_.dtls_port = port; }
   const AddressPool& pool4() const { return *pool4_; }
 
  private:
@@ -183,7 +190,7 @@ class AnyConnectServer {
                            const std::string& group, const IpAddress& peer,
                            absl::Duration now);
   AnyConnectResponse Connect(const HttpRequest& request,
-                             absl::Duration now);
+                             const IpAddress& peer, absl::Duration now);
   AnyConnectResponse Error(int status, absl::string_view reason,
                            bool close);
   bool LockedOut(const std::string& key, absl::Duration now) const;

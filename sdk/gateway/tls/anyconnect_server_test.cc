@@ -310,6 +310,34 @@ TEST_F(AnyConnectServerTest, DtlsOfferedOnlyWhenEnabledAndAsked) {
             nullptr);
 }
 
+TEST_F(AnyConnectServerTest, DtlsMtuLetsAFullPacketFitOneRecord) {
+  AnyConnectServerConfig c = Config();
+  c.dtls = true;
+  c.dtls_port = 4443;
+  c.mtu = 1500;
+  Make(std::move(c));
+  // 1500 - 28 (IPv4 + UDP) - 13 - 16 - 20 - 16 - 1 (CBC-SHA1 worst case).
+  AnyConnectResponse r = Connect(Cookie(), kT0,
+                                 "X-CSTP-Base-MTU: 1500\r\n"
+                                 "X-DTLS-CipherSuite: PSK-NEGOTIATE\r\n");
+  auto config = tunnel::tls::ParseCstpConfig(Parse(r, true));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->mtu, 1406);
+  ASSERT_TRUE(config->dtls.has_value());
+  EXPECT_EQ(config->dtls->mtu, 1406);
+  // A smaller path: smaller still.
+  r = Connect(Cookie(), kT0,
+              "X-CSTP-Base-MTU: 1300\r\nX-DTLS-CipherSuite: PSK-NEGOTIATE\r\n");
+  config = tunnel::tls::ParseCstpConfig(Parse(r, true));
+  ASSERT_TRUE(config.ok());
+  EXPECT_EQ(config->mtu, 1206);
+  // Without DTLS the configured MTU stands.
+  r = Connect(Cookie(), kT0, "X-CSTP-Base-MTU: 1500\r\n");
+  config = tunnel::tls::ParseCstpConfig(Parse(r, true));
+  ASSERT_TRUE(config.ok());
+  EXPECT_EQ(config->mtu, 1500);
+}
+
 TEST_F(AnyConnectServerTest, NoDtlsWhenDisabled) {
   Make(Config());
   AnyConnectResponse r =

@@ -10,6 +10,23 @@
 // (SendPacket) go back as DATA frames, or are dropped and counted while its
 // TCP connection has more than tx_queue_limit bytes unsent.
 //
+// DTLS (anyconnect.dtls): a UDP socket on dtls_listen (by default the TLS
+// address's IP and port number; X-DTLS-Port names it) carries the
+// PSK-NEGOTIATE data channel (sdk/tunnel/tls/dtls_engine.h). A ClientHello
+// whose session_id is the X-DTLS-App-ID of a tunnel that is up starts a
+// DtlsEngine server for its source address, keyed with that tunnel's TLS
+// exporter (at most max_dtls_half_open handshakes at a time; others are
+// counted and dropped, as are datagrams that are no ClientHello from an
+// unknown address and ClientHellos naming no live tunnel). Once
+// established the channel belongs to the tunnel: DATA records go the way of
+// CSTP DATA frames (same spoof check), DPD requests are answered over DTLS
+// with their payload echoed (openconnect's MTU probe),
+// and SendPacket prefers DTLS for packets that fit one record. A newer
+// handshake for the same tunnel (another address: the client roamed, or a
+// new ClientHello from the same one) replaces the channel; the channel ends
+// with its tunnel, on close_notify, and after dtls_dead_interval without a
+// record, after which packets go over CSTP again.
+//
 // A dropped TCP connection keeps the session (and its address) for the
 // cookie lifetime: a CONNECT with the same cookie gets the same address.
 // A CONNECT for a session that still has a connection takes it over (the
@@ -20,6 +37,7 @@
 #ifndef STOWAWAY_SDK_GATEWAY_TLS_TLS_SERVER_H_
 #define STOWAWAY_SDK_GATEWAY_TLS_TLS_SERVER_H_
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -29,9 +47,11 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "absl/types/optional.h"
 #include "absl/types/span.h"
 #include "sdk/base/ip_address.h"
 #include "sdk/event/tcp_socket.h"
+#include "sdk/event/udp_socket.h"
 #include "sdk/event/uv_loop.h"
 #include "sdk/gateway/address_pool.h"
 #include "sdk/gateway/tls/anyconnect_server.h"
@@ -61,6 +81,16 @@ struct TlsServerConfig {
   // this are dropped (tx_dropped_queue).
   size_t tx_queue_limit = 1 << 20;
   HttpRequestLimits http_limits;
+  // DTLS (only with anyconnect.dtls; anyconnect.dtls_port is filled in).
+  // Unset: UDP on listen's IP and actual port number.
+  absl::optional<SocketAddress> dtls_listen;
+  // DTLS handshakes in progress at most (a new one beyond: dropped).
+  size_t max_dtls_half_open = 64;
+  // A handshake not done by then is dropped.
+  absl::Duration dtls_handshake_timeout = absl::Seconds(10);
+  // An established channel with no record for this long ends (packets go
+  // over CSTP). Zero: 3 x max(DTLS DPD, DTLS keepalive), at least 30 s.
+  absl::Duration dtls_dead_interval = absl::ZeroDuration();
 };
 
 struct TlsServerCounters {
@@ -84,9 +114,29 @@ struct TlsServerCounters {
   uint64_t tx_no_tunnel = 0;         // For an address with no tunnel up.
   uint64_t tx_dropped_queue = 0;     // Backpressure.
   uint64_t tx_dropped_too_large = 0;
+  // DTLS.
+  uint64_t dtls_handshakes_started = 0;
+  uint64_t dtls_handshakes_ok = 0;
+  uint64_t dtls_handshakes_failed = 0;  // Engine failure or timeout.
+  uint64_t dtls_refused = 0;      // ClientHello naming no live tunnel.
+  uint64_t dtls_half_open_dropped = 0;  // Over max_dtls_half_open.
+  uint64_t dtls_replaced = 0;     // By a newer handshake (roaming).
+  uint64_t dtls_closed = 0;       // Established channels ended.
+  uint64_t dtls_rx_data = 0;
+  uint64_t dtls_rx_dpd = 0;       // DPD requests (answered over DTLS).
+  uint64_t dtls_rx_dpd_responses = 0;
+  uint64_t dtls_rx_keepalives = 0;
+  uint64_t dtls_rx_unknown = 0;   // Other record types.
+  uint64_t dtls_rx_spoofed = 0;
+  // Datagrams that carried nothing usable: no ClientHello from an unknown
+  // address, garbage, replays, records failing authentication.
+  uint64_t dtls_rx_dropped = 0;
+  uint64_t dtls_tx_data = 0;
+  uint64_t dtls_send_failed = 0;  // UDP socket buffer full.
 };
 
-class TlsServer : private event::TcpListener::Delegate {
+class TlsServer : private event::TcpListener::Delegate,
+                  private event::UdpSocket::Delegate {
  public:
   class Delegate {
    public:
@@ -109,6 +159,11 @@ class TlsServer : private event::TcpListener::Delegate {
                         absl::Span<const absl::Span<const uint8_t>> fragments);
 
   SocketAddress local_address() const { return local_; }
+  // The DTLS socket's address, when DTLS is enabled.
+  absl::optional<SocketAddress> dtls_address() const { return dtls_local_; }
+  // DTLS channels: established ones, and handshakes in progress.
+  size_t dtls_channels() const { return dtls_established_; }
+  size_t dtls_half_open() const { return dtls_half_open_; }
   // "tls#3 alice" for an address with a tunnel up (or kept for a
   // reconnect), else "".
   std::string OwnerOf(const IpAddress& ip) const;
@@ -121,6 +176,10 @@ class TlsServer : private event::TcpListener::Delegate {
 
  private:
   struct Connection;
+  struct DtlsChannel;
+  struct SocketAddressHash {
+    size_t operator()(const SocketAddress& a) const;
+  };
   enum class Phase : uint8_t { kHttp, kTunnel, kClosing, kDead };
 
   TlsServer(event::UvLoop* loop, Delegate* delegate, TlsServerConfig config);
@@ -150,6 +209,30 @@ class TlsServer : private event::TcpListener::Delegate {
   void OnExpiryTimer();
   absl::Duration IdleTimeout() const;
 
+  // DTLS.
+  absl::Status InitDtls();
+  // event::UdpSocket::Delegate
+  void OnDatagram(absl::Span<const uint8_t> data,
+                  const SocketAddress& from) override;
+  void StartDtlsHandshake(absl::Span<const uint8_t> hello_datagram,
+                          const SocketAddress& from,
+                          const std::array<uint8_t, 32>& hello_random,
+                          absl::Span<const uint8_t> app_id);
+  void FeedDtls(DtlsChannel* ch, absl::Span<const uint8_t> data);
+  // Sends what the engine queued, follows its state, reads its records and
+  // arms its timer.
+  void PumpDtls(DtlsChannel* ch);
+  void SendDtlsDatagrams(DtlsChannel* ch);
+  void OnDtlsEstablished(DtlsChannel* ch);
+  void HandleDtlsRecord(DtlsChannel* ch, Connection* c,
+                        absl::Span<const uint8_t> record);
+  void OnDtlsTimer(DtlsChannel* ch);
+  void ArmDtlsTimer(DtlsChannel* ch);
+  void RemoveDtls(DtlsChannel* ch, const std::string& why);
+  // Ends every DTLS channel (and handshake) of connection `c`.
+  void EndDtlsOf(Connection* c, const std::string& why);
+  absl::Duration DtlsDeadInterval() const;
+
   event::UvLoop* const loop_;  // Not owned.
   Delegate* const delegate_;   // Not owned.
   TlsServerConfig config_;
@@ -167,6 +250,18 @@ class TlsServer : private event::TcpListener::Delegate {
   std::unique_ptr<event::Timer> expiry_timer_;
   std::vector<uint8_t> plain_;  // Scratch.
   std::vector<uint8_t> frame_;  // Scratch.
+  // DTLS.
+  std::unique_ptr<event::UdpSocket> dtls_socket_;
+  absl::optional<SocketAddress> dtls_local_;
+  std::unordered_map<SocketAddress, std::unique_ptr<DtlsChannel>,
+                     SocketAddressHash>
+      dtls_by_peer_;
+  std::vector<std::unique_ptr<DtlsChannel>> dtls_graveyard_;
+  size_t dtls_half_open_ = 0;
+  size_t dtls_established_ = 0;
+  uint64_t next_dtls_id_ = 1;
+  std::vector<std::vector<uint8_t>> datagrams_;  // Scratch.
+  std::vector<uint8_t> record_;                  // Scratch.
   bool destroying_ = false;
   TlsServerCounters counters_;
 };
