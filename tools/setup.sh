@@ -17,7 +17,7 @@ packages=(
   strongswan-charon strongswan-swanctl strongswan-pki libcharon-extra-plugins
   libstrongswan-standard-plugins libstrongswan-extra-plugins dnsmasq-base curl
   # The Python and Java bindings' tests (Debian's python3 + pytest, a JDK).
-  python3-pytest openjdk-17-jdk-headless
+  python3-pytest openjdk-17-jdk-headless openssl
 )
 
 # lwIP 2.1.3 upstream tarball as shipped in Debian's source package

@@ -5,10 +5,13 @@
 //
 //   demo --profile=client.json [--server=10.99.0.1] [--mib=100]
 //   demo --ike_profile=ike.json [--server=10.99.0.1] [--mib=100]
+//   demo --tls_profile=tls.json [--server=10.99.0.1] [--mib=100]
 //
 // --profile uses manual ESP keys; --ike_profile negotiates them with IKEv2
-// (sdk/tunnel/ipsec/ike_profile.h) and waits for the gateway to assign the
-// virtual address before the first request.
+// (sdk/tunnel/ipsec/ike_profile.h); --tls_profile logs in to an
+// AnyConnect-compatible gateway over TLS (sdk/tunnel/tls/tls_profile.h).
+// The last two wait for the gateway to assign the virtual address before
+// the first request.
 #include <unistd.h>
 
 #include <atomic>
@@ -30,15 +33,19 @@
 #include "sdk/crypto/sha256.h"
 #include "sdk/engine/esp_session.h"
 #include "sdk/engine/ike_session.h"
+#include "sdk/engine/tls_session.h"
 #include "sdk/event/uv_loop.h"
 #include "sdk/gateway/services/pattern.h"
 #include "sdk/tunnel/ipsec/ike_profile.h"
+#include "sdk/tunnel/tls/tls_profile.h"
 #include "sdk/tunnel/ipsec/profile.h"
 
 ABSL_FLAG(std::string, profile, "",
           "the client profile with manual ESP keys (JSON)");
 ABSL_FLAG(std::string, ike_profile, "",
           "an IKEv2 client profile (JSON), instead of --profile");
+ABSL_FLAG(std::string, tls_profile, "",
+          "an AnyConnect-compatible TLS profile (sdk/tunnel/tls/tls_profile.h)");
 ABSL_FLAG(std::string, gateway, "",
           "the gateway's UDP address, overriding the profile's");
 ABSL_FLAG(std::string, server, "10.99.0.1",
@@ -97,22 +104,36 @@ struct PingResult : netstack::Pinger::Delegate {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "The Stowaway demo: demo --profile=client.json | "
-      "--ike_profile=ike.json [--server=10.99.0.1]");
+      "--ike_profile=ike.json | --tls_profile=tls.json [--server=10.99.0.1]");
   absl::ParseCommandLine(argc, argv);
-  const bool ike = !absl::GetFlag(FLAGS_ike_profile).empty();
-  if (absl::GetFlag(FLAGS_profile).empty() == !ike) {
-    return Fail("exactly one of --profile and --ike_profile is required");
+  const bool tls = !absl::GetFlag(FLAGS_tls_profile).empty();
+  // "ike": a negotiated session (IKEv2 or TLS), as opposed to manual keys.
+  const bool ike = !absl::GetFlag(FLAGS_ike_profile).empty() || tls;
+  if (int(!absl::GetFlag(FLAGS_profile).empty()) +
+          int(!absl::GetFlag(FLAGS_ike_profile).empty()) + int(tls) !=
+      1) {
+    return Fail(
+        "exactly one of --profile, --ike_profile and --tls_profile is "
+        "required");
+  }
+  absl::StatusOr<tunnel::tls::TlsProfile> tls_profile =
+      absl::InvalidArgumentError("unused");
+  if (tls) {
+    tls_profile = tunnel::tls::LoadTlsProfile(absl::GetFlag(FLAGS_tls_profile));
+    if (!tls_profile.ok()) {
+      return Fail(std::string(tls_profile.status().message()));
+    }
   }
   absl::StatusOr<ipsec::EspProfile> profile =
       absl::InvalidArgumentError("unused");
   absl::StatusOr<ipsec::IkeProfile> ike_profile =
       absl::InvalidArgumentError("unused");
-  if (ike) {
+  if (ike && !tls) {
     ike_profile = ipsec::LoadIkeProfile(absl::GetFlag(FLAGS_ike_profile));
     if (!ike_profile.ok()) {
       return Fail(std::string(ike_profile.status().message()));
     }
-  } else {
+  } else if (!tls) {
     profile = ipsec::LoadEspProfile(absl::GetFlag(FLAGS_profile));
     if (!profile.ok()) return Fail(std::string(profile.status().message()));
   }
@@ -121,7 +142,9 @@ int main(int argc, char** argv) {
     if (!gw.ok() || gw->port() == 0) {
       return Fail("--gateway: not an address:port");
     }
-    if (ike) {
+    if (tls) {
+      tls_profile->address = *gw;
+    } else if (ike) {
       // The same rule as the profile's: port 500 floats to 4500.
       ike_profile->gateway = *gw;
       ike_profile->gateway_nat_t =
@@ -143,7 +166,9 @@ int main(int argc, char** argv) {
   event::UvLoop* l = loop->get();
   std::unique_ptr<netstack::Stack> stack;
   std::unique_ptr<engine::EspSession> session;
-  std::unique_ptr<engine::IkeSession> ike_session;
+  // The negotiated session, IKEv2 or TLS; ike_raw is the IKE one.
+  std::unique_ptr<engine::Session> ike_session;
+  engine::IkeSession* ike_raw = nullptr;
   Done connected;  // IKE: the first kConnected, or a terminal event.
   std::unique_ptr<samples::HttpGet> get;
   std::unique_ptr<netstack::Pinger> pinger;
@@ -165,9 +190,7 @@ int main(int argc, char** argv) {
     }
     stack = *std::move(s);
     if (ike) {
-      auto session_or = engine::IkeSession::Start(
-          l, stack.get(), *ike_profile,
-          [&connected](const engine::SessionEvent& e) {
+      auto on_event = [&connected](const engine::SessionEvent& e) {
             std::fprintf(stderr, "demo: session %s %s\n",
                          engine::SessionEventKindName(e.kind),
                          e.detail.c_str());
@@ -184,11 +207,24 @@ int main(int argc, char** argv) {
               default:
                 break;
             }
-          });
+          };
+      if (tls) {
+        auto session_or =
+            engine::TlsSession::Start(l, stack.get(), *tls_profile, on_event);
+        if (!session_or.ok()) {
+          started = session_or.status();
+          return;
+        }
+        ike_session = *std::move(session_or);
+        return;
+      }
+      auto session_or =
+          engine::IkeSession::Start(l, stack.get(), *ike_profile, on_event);
       if (!session_or.ok()) {
         started = session_or.status();
         return;
       }
+      ike_raw = session_or->get();
       ike_session = *std::move(session_or);
       return;
     }
@@ -223,7 +259,7 @@ int main(int argc, char** argv) {
   if (!started.ok()) return finish(Fail(started.ToString()));
   if (ike) {
     if (!connected.WaitFor(timeout)) {
-      return finish(Fail("the IKE session did not connect in time"));
+      return finish(Fail("the session did not connect in time"));
     }
     if (!connected.status().ok()) {
       return finish(Fail(connected.status().ToString()));
@@ -234,11 +270,20 @@ int main(int argc, char** argv) {
       for (const IpAddress& ip : ike_session->dns_servers()) {
         absl::StrAppend(&dns, dns.empty() ? "" : ", ", ip.ToString());
       }
-      const ike::IkeSa* sa = ike_session->tunnel()->ike_sa();
+      if (tls) {
+        line = absl::StrCat(
+            "== AnyConnect-compatible session to ", tls_profile->url, " (",
+            tls_profile->address.ToString(), ") over TLS",
+            tls_profile->dtls ? " (DTLS asked)" : "", ", virtual address ",
+            ike_session->ipv4() ? ike_session->ipv4()->ToString() : "-",
+            ", DNS ", dns.empty() ? "-" : dns);
+        return;
+      }
+      const ike::IkeSa* sa = ike_raw->tunnel()->ike_sa();
       line = absl::StrCat(
           "== IKEv2 session to ", ike_profile->gateway.ToString(),
           " over UDP from ",
-          ike_session->tunnel()->local_address().ToString(),
+          ike_raw->tunnel()->local_address().ToString(),
           ", virtual address ",
           ike_session->ipv4() ? ike_session->ipv4()->ToString() : "-",
           ike_session->ipv6()
