@@ -279,6 +279,50 @@ TEST_F(NetstackTest, LostWindowUpdateCostsAtMostOneProbeCap) {
   acceptor.accepted[0]->Abort();
 }
 
+// A TLS tunnel's interface gets a floor under TCP's retransmission timeout:
+// the outer TCP already retransmits, so an inner RTO only adds duplicates.
+TEST_F(NetstackTest, TcpMinRtoFloorsTheTimeoutAndCountsIt) {
+  iface_->SetTcpMinRto(absl::Seconds(1));
+  bool blackhole = false;
+  std::vector<absl::Duration> data_sent_at;
+  link_->set_filter([&](std::vector<uint8_t>& p) {
+    if (blackhole && p.size() > 40 && (p[0] >> 4) == 4 && p[9] == 6) {
+      const size_t ihl = (p[0] & 0x0f) * 4;
+      const size_t total = (size_t{p[2]} << 8) | p[3];
+      const size_t tcp_header = (p[ihl + 12] >> 4) * 4;
+      if (total > ihl + tcp_header) data_sent_at.push_back(loop_.Now());
+    }
+    return !blackhole;
+  });
+  Acceptor acceptor;
+  std::unique_ptr<TcpListener> listener = Listen(7012, &acceptor);
+  Recorder events;
+  std::unique_ptr<TcpConnection> client = *TcpConnection::Connect(
+      stack_.get(), SocketAddress(kV4, 7012), &events);
+  ASSERT_TRUE(RunUntil([&] {
+    return events.connected && acceptor.accepted.size() == 1;
+  }));
+  BulkReceiver receiver;
+  receiver.Attach(acceptor.accepted[0].get());
+  std::vector<uint8_t> chunk(32 * 1024, 0x5a);
+  for (int i = 0; i < 8; ++i) ASSERT_TRUE(client->Write(chunk).ok());
+  ASSERT_TRUE(RunUntil([&] { return receiver.received() == 8 * chunk.size(); }));
+  // RTT samples on loopback are tiny: each one was raised to the floor.
+  EXPECT_GT(iface_->counters().tcp_rto_raised, 0u);
+  EXPECT_EQ(iface_->counters().tcp_rto_timeouts, 0u);
+  // Everything is lost from now on: the first retransmission waits for the
+  // floor, and the timeout is counted.
+  blackhole = true;
+  const absl::Duration start = loop_.Now();
+  ASSERT_TRUE(client->Write(chunk).ok());
+  ASSERT_TRUE(RunUntil([&] {
+    return iface_->counters().tcp_rto_timeouts > 0 && data_sent_at.size() > 1;
+  }, absl::Seconds(10)));
+  EXPECT_GE(data_sent_at.back() - start, absl::Seconds(1));
+  client->Abort();
+  acceptor.accepted[0]->Abort();
+}
+
 TEST_F(NetstackTest, HalfCloseKeepsTheOtherDirection) {
   Acceptor acceptor;
   std::unique_ptr<TcpListener> listener = Listen(7002, &acceptor);

@@ -2,6 +2,7 @@
 
 #include "netstack/packet_check.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -489,6 +490,29 @@ struct netif* Stack::Route(const IpAddress* src, const IpAddress& dest) const {
   return best;
 }
 
+int16_t Stack::TcpRto(const IpAddress& local, int16_t ticks) {
+  for (Interface* iface : interfaces_) {
+    if (!iface->HasAddress(local)) continue;
+    const int64_t floor =
+        absl::ToInt64Milliseconds(iface->tcp_min_rto_) / TCP_SLOW_INTERVAL;
+    if (ticks < floor) {
+      iface->counters_.tcp_rto_raised++;
+      return static_cast<int16_t>(std::min<int64_t>(floor, INT16_MAX));
+    }
+    return ticks;
+  }
+  return ticks;
+}
+
+void Stack::TcpRtoFired(const IpAddress& local) {
+  for (Interface* iface : interfaces_) {
+    if (iface->HasAddress(local)) {
+      iface->counters_.tcp_rto_timeouts++;
+      return;
+    }
+  }
+}
+
 }  // namespace stow::netstack
 
 namespace {
@@ -508,6 +532,28 @@ extern "C" struct netif* netstack_route_ip4(const ip4_addr_t* src,
   if (src != nullptr) from = FromRaw(&src->addr, 4);
   return stack->Route(src != nullptr ? &from : nullptr,
                       FromRaw(&dest->addr, 4));
+}
+
+namespace {
+
+stow::IpAddress LocalAddressOf(const struct tcp_pcb* pcb) {
+  if (IP_IS_V6_VAL(pcb->local_ip)) {
+    return FromRaw(ip_2_ip6(&pcb->local_ip)->addr, 16);
+  }
+  return FromRaw(&ip_2_ip4(&pcb->local_ip)->addr, 4);
+}
+
+}  // namespace
+
+extern "C" s16_t netstack_tcp_rto(const struct tcp_pcb* pcb, s16_t ticks) {
+  stow::netstack::Stack* stack = stow::netstack::Stack::Current();
+  if (stack == nullptr) return ticks;
+  return stack->TcpRto(LocalAddressOf(pcb), ticks);
+}
+
+extern "C" void netstack_tcp_rto_fired(const struct tcp_pcb* pcb) {
+  stow::netstack::Stack* stack = stow::netstack::Stack::Current();
+  if (stack != nullptr) stack->TcpRtoFired(LocalAddressOf(pcb));
 }
 
 extern "C" struct netif* netstack_route_ip6(const ip6_addr_t* src,

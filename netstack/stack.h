@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "absl/types/optional.h"
 #include "netstack/link.h"
 #include "sdk/base/ip_address.h"
@@ -60,6 +61,11 @@ struct InterfaceCounters {
   uint64_t rx_ignored = 0;
   // Inbound packets dropped because a buffer could not be allocated.
   uint64_t rx_no_memory = 0;
+  // TCP over this interface: RTT samples whose computed retransmission
+  // timeout was raised to the interface's floor, and retransmission
+  // timeouts that fired (segments sent again after an RTO).
+  uint64_t tcp_rto_raised = 0;
+  uint64_t tcp_rto_timeouts = 0;
 };
 
 // An lwIP netif bound to a Link. Created by Stack::AddInterface; destroying
@@ -76,6 +82,12 @@ class Interface : public Link::Receiver {
 
   int mtu() const;
   const InterfaceConfig& config() const { return config_; }
+  // A floor under the retransmission timeout lwIP computes for TCP
+  // connections with a local address on this interface (0: none). For a
+  // link that is itself reliable (a TLS tunnel over TCP), where an inner
+  // retransmission only duplicates what the outer TCP already delivers.
+  void SetTcpMinRto(absl::Duration floor) { tcp_min_rto_ = floor; }
+  absl::Duration tcp_min_rto() const { return tcp_min_rto_; }
   const InterfaceCounters& counters() const { return counters_; }
 
  private:
@@ -103,6 +115,7 @@ class Interface : public Link::Receiver {
   std::unique_ptr<struct netif> netif_;
   bool added_ = false;
   InterfaceCounters counters_;
+  absl::Duration tcp_min_rto_ = absl::ZeroDuration();
 };
 
 // lwIP's resources in use, from its statistics. All zero when nothing is
@@ -175,6 +188,11 @@ class Stack {
   // Internal: the interface that owns `src` (replies leave where the
   // connection lives), else the one whose prefix best matches `dest`, or
   // nullptr.
+  // For lwIP's TCP hooks: the retransmission timeout (in slow-timer ticks)
+  // for a connection whose local address is `local`, raised to its
+  // interface's floor; and the count of RTOs that fired.
+  int16_t TcpRto(const IpAddress& local, int16_t ticks);
+  void TcpRtoFired(const IpAddress& local);
   struct netif* Route(const IpAddress* src, const IpAddress& dest) const;
 
   // The live Stack of this process, or nullptr.

@@ -61,7 +61,15 @@ void TlsSession::Attempt() {
 }
 
 void TlsSession::OnTlsInfo(const std::string& line) {
+  UpdateTcpTuning();  // The DTLS channel may have come or gone.
   events_.Emit({SessionEvent::Kind::kInfo, line});
+}
+
+void TlsSession::UpdateTcpTuning() {
+  if (iface_.interface == nullptr) return;
+  iface_.interface->SetTcpMinRto(tunnel_->data_over_tcp()
+                                     ? tunnel_->profile().tcp_min_rto
+                                     : absl::ZeroDuration());
 }
 
 void TlsSession::OnTlsUp(const tunnel::tls::CstpConfig& config) {
@@ -72,6 +80,7 @@ void TlsSession::OnTlsUp(const tunnel::tls::CstpConfig& config) {
     OnTlsDown(absl::UnavailableError(s.message()));
     return;
   }
+  UpdateTcpTuning();
   state_ = State::kConnected;
   connections_++;
   backoff_ = tunnel_->profile().reconnect_initial;
@@ -145,7 +154,10 @@ tunnel::CounterList TlsSession::Counters() const {
     list.insert(list.end(), {{"netstack_rx_packets", c.rx_packets},
                              {"netstack_tx_packets", c.tx_packets},
                              {"netstack_rx_malformed", c.rx_malformed},
-                             {"netstack_rx_ignored", c.rx_ignored}});
+                             {"netstack_rx_ignored", c.rx_ignored},
+                             {"netstack_tcp_rto_raised", c.tcp_rto_raised},
+                             {"netstack_tcp_rto_timeouts",
+                              c.tcp_rto_timeouts}});
   }
   list.insert(list.end(), {{"session_attempts", attempts_},
                            {"session_connections", connections_},

@@ -12,6 +12,12 @@
 // A failed certificate check or login is terminal (kAuthFailed): retrying
 // cannot help.
 //
+// TCP over TCP: while packets travel inside the TLS connection (no DTLS),
+// the interface puts the profile's floor (tcp_min_rto_ms, 1 s) under the
+// retransmission timeout of the app's TCP connections: the outer TCP
+// already retransmits, and an inner timeout that fires while the outer one
+// recovers only sends duplicates and collapses the inner window.
+//
 // Same contract as IkeSession: exactly one terminal event; events on later
 // turns of the loop; loop thread only; the loop and stack outlive it.
 #ifndef STOWAWAY_SDK_ENGINE_TLS_SESSION_H_
@@ -75,6 +81,9 @@ class TlsSession : public Session, private tunnel::tls::TlsTunnel::Delegate {
   void Attempt();
   void Stop(SessionEvent event);
   absl::Status InstallInterface(const tunnel::tls::CstpConfig& config);
+  // TCP over TCP: while packets travel inside the TLS connection, the app's
+  // TCP connections get the profile's RTO floor; over DTLS, none.
+  void UpdateTcpTuning();
 
   event::UvLoop* const loop_;     // Not owned.
   netstack::Stack* const stack_;  // Not owned.

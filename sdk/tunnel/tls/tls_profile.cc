@@ -106,7 +106,7 @@ absl::StatusOr<TlsProfile> ParseTlsProfile(absl::string_view json,
           root, "profile",
           {"name", "transport", "gateway", "address", "ca", "pin", "username",
            "password", "group", "client_certificate", "client_key", "dtls",
-           "mtu", "timers", "reconnect", "dns_search"});
+           "mtu", "tcp_min_rto_ms", "timers", "reconnect", "dns_search"});
       !s.ok()) {
     return s;
   }
@@ -198,6 +198,11 @@ absl::StatusOr<TlsProfile> ParseTlsProfile(absl::string_view json,
     auto v = IntValue(*it, "mtu", 576, 9000);
     if (!v.ok()) return v.status();
     out.mtu = static_cast<int>(*v);
+  }
+  if (auto it = root.find("tcp_min_rto_ms"); it != root.end()) {
+    auto v = IntValue(*it, "tcp_min_rto_ms", 0, 60000);
+    if (!v.ok()) return v.status();
+    out.tcp_min_rto = absl::Milliseconds(*v);
   }
   if (auto it = root.find("timers"); it != root.end()) {
     if (auto s = CheckMembers(*it, "timers", {"connect_timeout_s"}); !s.ok()) {

@@ -13,6 +13,8 @@
 //     "client_certificate": "c.pem", "client_key": "k.pem",
 //     "dtls": true,                           (ask for the DTLS channel)
 //     "mtu": 1406,                            (asked; the gateway decides)
+//     "tcp_min_rto_ms": 1000,                 (inner TCP's RTO floor while
+//                                              data goes over TLS; 0: none)
 //     "timers": {"connect_timeout_s": 30},
 //     "reconnect": {"initial_ms": 1000, "max_ms": 30000},
 //     "dns_search": ["corp.example"]
@@ -51,6 +53,10 @@ struct TlsProfile {
   std::string client_key_pem;
   bool dtls = true;
   int mtu = 1406;
+  // While packets travel inside the TLS/TCP connection, the floor under
+  // the retransmission timeout of the app's TCP connections (the outer TCP
+  // already retransmits; an inner RTO only duplicates). Zero: lwIP's own.
+  absl::Duration tcp_min_rto = absl::Seconds(1);
   absl::Duration connect_timeout = absl::Seconds(30);
   absl::Duration reconnect_initial = absl::Seconds(1);
   absl::Duration reconnect_max = absl::Seconds(30);

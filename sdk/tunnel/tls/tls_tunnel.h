@@ -84,6 +84,8 @@ class TlsTunnel : public Tunnel,
   void Disconnect(const std::string& reason);
 
   bool up() const { return up_; }
+  // Up, and packets travel inside the TLS/TCP connection (no DTLS).
+  bool data_over_tcp() const { return up_ && !dtls_up_; }
   // The cookie of the last successful login ("" before).
   const std::string& cookie() const { return cookie_; }
   const CstpConfig& config() const { return config_; }
