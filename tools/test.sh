@@ -17,6 +17,7 @@ cd "$root"
 # network namespaces and run once, in the plain configuration.
 unit_targets=(//sdk/... //netstack/... //tests/capi/...)
 cross_thread_targets=(//sdk/event/... //netstack/... //sdk/gateway/... //sdk/proxy/...
+  //sdk/engine/...
   //sdk/capi/... //tests/capi/...)
 
 # Seconds each fuzz target runs (tools/fuzz.sh runs longer by hand).
