@@ -20,40 +20,14 @@
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-passed=0 failed=0 skipped=0
-out() { echo "$*"; }
-pass() { out "PASS $*"; passed=$((passed + 1)); }
-fail() { out "FAIL $*"; failed=$((failed + 1)); }
-skip() { out "SKIP $*"; skipped=$((skipped + 1)); }
-finish() {
-  out "interop-ocserv: $passed passed, $failed failed, $skipped skipped"
-  [ "$failed" -eq 0 ]
-  exit $?
-}
-
-harness=
-for d in "${STOW_OCS_HARNESS:-}" "$root/../shared/interop/ocserv" \
-         /work/shared/interop/ocserv; do
-  if [ -n "$d" ] && [ -x "$d/gw-ocserv.sh" ]; then harness=$d; break; fi
-done
-if [ "$(id -u)" -ne 0 ]; then skip "ocserv interop: needs root"; finish; fi
-if [ -z "$harness" ]; then
-  skip "ocserv interop: harness not found (set STOW_OCS_HARNESS)"
-  finish
-fi
+summary=interop-ocserv
+# shellcheck source=tests/interop/lib.sh
+. "$root/tests/interop/lib.sh"
+find_harness ocserv "${STOW_OCS_HARNESS:-}" gw-ocserv.sh \
+  "$root/../shared/interop/ocserv" /work/shared/interop/ocserv
 gw=$harness/gw-ocserv.sh
 
-bazel_args=("$@")
-bz() { bazel "${bazel_args[@]}" "$@"; }
-if ! bz build -c opt --symlink_prefix=/ //tests/interop:interop_client \
-    //samples/gateway:gateway >/tmp/stow-ocs-build.log 2>&1; then
-  tail -20 /tmp/stow-ocs-build.log
-  fail "build of the interop binaries"
-  finish
-fi
-bin=$(bz info -c opt bazel-bin 2>/dev/null)
-client=$bin/tests/interop/interop_client
-gateway=$bin/samples/gateway/gateway
+build_interop_binaries "$@"
 work=$(mktemp -d /tmp/stow-ocs.XXXXXX)
 gw_pid= oc_pid=
 cleanup() {
@@ -64,24 +38,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Runs the client in the client namespace; counts its PASS/FAIL lines.
-run_client() {  # LOG ARGS...
-  local log=$1
-  shift
-  ip netns exec ocs-cli "$client" "$@" >"$log.out" 2>"$log.err"
-  local rc=$?
-  grep -E '^(PASS|FAIL|\{)' "$log.out" | while read -r line; do out "$line"; done
-  passed=$((passed + $(grep -c '^PASS' "$log.out")))
-  failed=$((failed + $(grep -c '^FAIL' "$log.out")))
-  if [ "$rc" -ne 0 ] && ! grep -q '^FAIL' "$log.out"; then
-    fail "$(basename "$log"): exit $rc"
-    tail -5 "$log.err"
-  fi
-  if grep -q '^FAIL' "$log.out"; then
-    echo "--- $(basename "$log") log (last 30 lines)"
-    tail -30 "$log.err"
-  fi
-}
 
 # --- 1-2. the SDK against ocserv ---------------------------------------------
 if ! "$gw" up >"$work/up.log" 2>&1; then
@@ -107,8 +63,8 @@ profile "$work/dtls.json" true
 common=(--lan="$OCS_SRV_IP" --figure_prefix=tls --index_text=file-100M.bin
         --file=/file-100M.bin --file_sha="$sha" --udp_echo=false
         --dns_name=files.vpn.test --iperf_s=10 --kick_cmd="$kick")
-run_client "$work/tls" --profile="$work/tls.json" --name=ocserv_tls "${common[@]}"
-run_client "$work/dtls" --profile="$work/dtls.json" --name=ocserv_dtls "${common[@]}"
+run_client ocs-cli "$work/tls" --profile="$work/tls.json" --name=ocserv_tls "${common[@]}"
+run_client ocs-cli "$work/dtls" --profile="$work/dtls.json" --name=ocserv_dtls "${common[@]}"
 if grep -q 'DTLS up: ' "$work/dtls.err"; then
   pass "dtls channel: $(grep -o 'DTLS up: [^;]*' "$work/dtls.err" | head -1)"
 else
@@ -224,7 +180,7 @@ cat >"$work/ours.json" <<JSON
  "pin": "$OCS_PIN", "username": "$OCS_USER", "password": "$OCS_PASS",
  "dtls": true}
 JSON
-run_client "$work/ours" --profile="$work/ours.json" --lan=10.99.0.1 \
+run_client ocs-cli "$work/ours" --profile="$work/ours.json" --lan=10.99.0.1 \
   --http_port=80 --index_text="Stowaway gateway" --udp_echo=true \
   --dns_name= --iperf_s=0 --figure_prefix=tls --name=ours_dtls
 if grep -q 'DTLS up: ' "$work/ours.err"; then

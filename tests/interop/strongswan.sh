@@ -19,41 +19,15 @@
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-passed=0 failed=0 skipped=0
-out() { echo "$*"; }
-pass() { out "PASS $*"; passed=$((passed + 1)); }
-fail() { out "FAIL $*"; failed=$((failed + 1)); }
-skip() { out "SKIP $*"; skipped=$((skipped + 1)); }
-finish() {
-  out "interop: $passed passed, $failed failed, $skipped skipped"
-  [ "$failed" -eq 0 ]
-  exit $?
-}
-
-harness=
-for d in "${STOW_SSW_HARNESS:-}" "$root/../shared/interop/strongswan" \
-         /work/shared/interop/strongswan; do
-  if [ -n "$d" ] && [ -x "$d/gw-strongswan.sh" ]; then harness=$d; break; fi
-done
-if [ "$(id -u)" -ne 0 ]; then skip "strongSwan interop: needs root"; finish; fi
-if [ -z "$harness" ]; then
-  skip "strongSwan interop: harness not found (set STOW_SSW_HARNESS)"
-  finish
-fi
+summary=interop
+# shellcheck source=tests/interop/lib.sh
+. "$root/tests/interop/lib.sh"
+find_harness strongSwan "${STOW_SSW_HARNESS:-}" gw-strongswan.sh \
+  "$root/../shared/interop/strongswan" /work/shared/interop/strongswan
 gw=$harness/gw-strongswan.sh
 state=/tmp/ssw-harness
 
-bazel_args=("$@")
-bz() { bazel "${bazel_args[@]}" "$@"; }
-if ! bz build -c opt --symlink_prefix=/ //tests/interop:interop_client \
-    //samples/gateway:gateway >/tmp/stow-interop-build.log 2>&1; then
-  tail -20 /tmp/stow-interop-build.log
-  fail "build of the interop binaries"
-  finish
-fi
-bin=$(bz info -c opt bazel-bin 2>/dev/null)
-client=$bin/tests/interop/interop_client
-gateway=$bin/samples/gateway/gateway
+build_interop_binaries "$@"
 work=$(mktemp -d /tmp/stow-interop.XXXXXX)
 gw_pid=
 cleanup() {
@@ -63,24 +37,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Runs the client in the client namespace; counts its PASS/FAIL lines.
-run_client() {  # LOG ARGS...
-  local log=$1
-  shift
-  ip netns exec ssw-client "$client" "$@" >"$log.out" 2>"$log.err"
-  local rc=$?
-  grep -E '^(PASS|FAIL|\{)' "$log.out" | while read -r line; do out "$line"; done
-  passed=$((passed + $(grep -c '^PASS' "$log.out")))
-  failed=$((failed + $(grep -c '^FAIL' "$log.out")))
-  if [ "$rc" -ne 0 ] && ! grep -q '^FAIL' "$log.out"; then
-    fail "$(basename "$log"): exit $rc"
-    tail -5 "$log.err"
-  fi
-  if grep -q '^FAIL' "$log.out"; then
-    echo "--- $(basename "$log") log (last 30 lines)"
-    tail -30 "$log.err"
-  fi
-}
 
 # --- 1. strongSwan gateway with short timers --------------------------------
 export SSW_CHILD_REKEY=${SSW_CHILD_REKEY:-20s}
@@ -107,10 +63,10 @@ cat >"$work/cert.json" <<EOF
           "ca": "$SSW_CA_CERT"}}
 EOF
 
-run_client "$work/psk" --profile="$work/psk.json" --lan="$SSW_LAN_IP" \
+run_client ssw-client "$work/psk" --profile="$work/psk.json" --lan="$SSW_LAN_IP" \
   --file=/10M.bin --file_sha="$sha10m" --iperf_s=10 --soak_s=40 --idle_s=30 \
   --name=strongswan_psk
-run_client "$work/cert" --profile="$work/cert.json" --lan="$SSW_LAN_IP" \
+run_client ssw-client "$work/cert" --profile="$work/cert.json" --lan="$SSW_LAN_IP" \
   --file=/10M.bin --file_sha="$sha10m" --iperf_s=10 --name=strongswan_cert
 if grep -qE 'AUTH_FAILED|INVALID|error' "$SSW_GW_LOG" 2>/dev/null; then
   out "INFO gateway log mentions: $(grep -cE 'AUTH_FAILED|INVALID|error' "$SSW_GW_LOG") lines with AUTH_FAILED/INVALID/error"
@@ -208,7 +164,7 @@ else
 {"name": "ours", "gateway": "$SSW_GW_IP:500", "local_id": "email:sdk@ssw.test",
  "remote_id": "fqdn:$SSW_GW_ID", "auth": {"psk": "$SSW_PSK"}}
 EOF
-  run_client "$work/ours" --profile="$work/ours.json" --lan=10.200.2.100 \
+  run_client ssw-client "$work/ours" --profile="$work/ours.json" --lan=10.200.2.100 \
     --http_port=80 --index_text="Stowaway gateway" --dns_name= --iperf_s=0 \
     --name=stowaway_gateway
 fi

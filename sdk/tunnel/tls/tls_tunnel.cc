@@ -471,6 +471,11 @@ void TlsTunnel::PumpDtls() {
         "DTLS up: ", dtls_->cipher(), " to ", dtls_peer_.ToString(),
         "; packets up to ", dtls_max_packet_, " bytes go over DTLS"));
   }
+  // Only the handshake retransmits; per-packet calls leave the timer alone.
+  if (dtls_up_) {
+    if (dtls_timer_->IsArmed()) dtls_timer_->Stop();
+    return;
+  }
   if (absl::optional<absl::Duration> t = dtls_->NextTimeout(); t) {
     dtls_timer_->Start(*t);
   } else {

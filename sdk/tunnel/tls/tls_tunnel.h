@@ -163,7 +163,7 @@ class TlsTunnel : public Tunnel,
   absl::Duration dtls_last_rx_;
   absl::Duration dtls_dpd_sent_ = absl::InfiniteDuration();
   std::vector<std::vector<uint8_t>> datagrams_;
-  std::vector<uint8_t> record_;
+  std::vector<uint8_t> record_;  // Scratch: one outgoing DTLS record.
   std::unique_ptr<event::Timer> dtls_timer_;
   std::vector<std::unique_ptr<event::UdpSocket>> udp_graveyard_;
 
